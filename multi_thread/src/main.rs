@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    workload::cli::main(&multi_thread::LESSON)
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    workload::cli::main(&nonblocking_poll::LESSON)
+}

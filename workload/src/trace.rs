@@ -1,0 +1,227 @@
+//! What happened to each page, and to the run as a whole.
+
+use crate::http::{Body, ErrorKind, FetchError};
+use crate::plan::Page;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The run's clock: milliseconds since the run started, on the system's
+/// monotonic clock (CLOCK_MONOTONIC), which every process on the machine
+/// shares, so a worker process can stamp times on its parent's axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Clock {
+    origin_ns: u64,
+}
+
+impl Clock {
+    /// A clock whose zero is now.
+    pub fn start() -> Clock {
+        Clock {
+            origin_ns: monotonic_ns(),
+        }
+    }
+
+    /// A clock whose zero is another process's `origin_ns()`.
+    pub fn from_origin_ns(origin_ns: u64) -> Clock {
+        Clock { origin_ns }
+    }
+
+    pub fn origin_ns(&self) -> u64 {
+        self.origin_ns
+    }
+
+    /// Milliseconds since the clock's zero.
+    pub fn now_ms(&self) -> f64 {
+        monotonic_ns().saturating_sub(self.origin_ns) as f64 / 1e6
+    }
+}
+
+fn monotonic_ns() -> u64 {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is always available on Linux");
+    t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+}
+
+/// The life of one page, stamped as it happens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trace {
+    pub page: usize,
+    pub url: String,
+    pub status: Option<u16>,
+    pub bytes: Option<u64>,
+    pub start_ms: Option<f64>,
+    pub connected_ms: Option<f64>,
+    pub first_byte_ms: Option<f64>,
+    pub done_ms: Option<f64>,
+    /// `kind: detail` of the failure, `null` for a good page.
+    pub error: Option<String>,
+    pub error_kind: Option<ErrorKind>,
+    /// CRC-32 of the body, for checking it byte for byte.
+    pub crc32: Option<u32>,
+    /// Which worker (thread, process, coroutine...) fetched it, where the
+    /// model has such a thing.
+    pub worker: Option<usize>,
+    #[serde(skip)]
+    clock: Clock,
+}
+
+impl Trace {
+    /// A page that has not started (yet).
+    pub fn pending(page: &Page, clock: Clock) -> Trace {
+        Trace {
+            page: page.index,
+            url: page.url.clone(),
+            status: None,
+            bytes: None,
+            start_ms: None,
+            connected_ms: None,
+            first_byte_ms: None,
+            done_ms: None,
+            error: None,
+            error_kind: None,
+            crc32: None,
+            worker: None,
+            clock,
+        }
+    }
+
+    /// The page starts now.
+    pub fn start(page: &Page, clock: Clock) -> Trace {
+        let mut t = Trace::pending(page, clock);
+        t.start_ms = Some(clock.now_ms());
+        t
+    }
+
+    /// Stamp the start on a pending trace.
+    pub fn started(&mut self) {
+        self.start_ms.get_or_insert(self.clock.now_ms());
+    }
+
+    pub fn connected(&mut self) {
+        self.connected_ms.get_or_insert(self.clock.now_ms());
+    }
+
+    /// The first response byte arrived (only the first call counts).
+    pub fn first_byte(&mut self) {
+        if self.first_byte_ms.is_none() {
+            self.first_byte_ms = Some(self.clock.now_ms());
+        }
+    }
+
+    /// The page ended, with its body or its error.
+    pub fn finish(mut self, result: Result<Body, FetchError>) -> Trace {
+        self.done_ms = Some(self.clock.now_ms());
+        match result {
+            Ok(body) => {
+                self.status = Some(body.status);
+                self.bytes = Some(body.bytes);
+                self.crc32 = Some(body.crc32);
+            }
+            Err(e) => {
+                self.status = e.status;
+                self.error = Some(e.to_string());
+                self.error_kind = Some(e.kind);
+            }
+        }
+        self
+    }
+
+    pub fn is_ok(&self) -> bool {
+        self.done_ms.is_some() && self.error.is_none()
+    }
+
+    /// Re-base a trace stamped in another process on this run's clock.
+    pub fn with_clock(mut self, clock: Clock) -> Trace {
+        self.clock = clock;
+        self
+    }
+}
+
+/// CPU, memory and scheduling as the OS accounts them (getrusage).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    pub user: Duration,
+    pub sys: Duration,
+    /// Peak resident set, of this process or of its largest child.
+    pub max_rss_kb: u64,
+    pub voluntary_switches: u64,
+    pub involuntary_switches: u64,
+}
+
+impl Usage {
+    /// This process plus its waited-for children, so far.
+    pub fn now() -> Usage {
+        use nix::sys::resource::{getrusage, UsageWho};
+        let mut total = Usage::default();
+        for who in [UsageWho::RUSAGE_SELF, UsageWho::RUSAGE_CHILDREN] {
+            if let Ok(u) = getrusage(who) {
+                total.user += tv(u.user_time());
+                total.sys += tv(u.system_time());
+                total.max_rss_kb = total.max_rss_kb.max(u.max_rss() as u64);
+                total.voluntary_switches += u.voluntary_context_switches() as u64;
+                total.involuntary_switches += u.involuntary_context_switches() as u64;
+            }
+        }
+        total
+    }
+
+    /// What happened between `before` and `self` (the peak RSS stays a
+    /// peak: it cannot be subtracted).
+    pub fn since(&self, before: &Usage) -> Usage {
+        Usage {
+            user: self.user.saturating_sub(before.user),
+            sys: self.sys.saturating_sub(before.sys),
+            max_rss_kb: self.max_rss_kb,
+            voluntary_switches: self
+                .voluntary_switches
+                .saturating_sub(before.voluntary_switches),
+            involuntary_switches: self
+                .involuntary_switches
+                .saturating_sub(before.involuntary_switches),
+        }
+    }
+}
+
+fn tv(t: nix::sys::time::TimeVal) -> Duration {
+    Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
+}
+
+/// One run of one lesson variant: the contract's JSON object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub model: String,
+    pub variant: String,
+    pub pages: usize,
+    pub ok: usize,
+    pub failed: usize,
+    /// Pages the variant lets be in flight at once.
+    pub in_flight: usize,
+    pub latency_ms: Option<f64>,
+    pub wall_ms: f64,
+    pub ideal_ms: Option<f64>,
+    /// User + system CPU of the model (and its child processes), without
+    /// the embedded page server's threads.
+    pub cpu_ms: f64,
+    pub user_ms: f64,
+    pub sys_ms: f64,
+    /// CPU the embedded page server used meanwhile (already left out of `cpu_ms`).
+    pub server_cpu_ms: Option<f64>,
+    pub max_rss_kb: u64,
+    pub voluntary_switches: u64,
+    pub involuntary_switches: u64,
+    pub traces: Vec<Trace>,
+}
+
+impl Report {
+    /// The failed traces.
+    pub fn failures(&self) -> impl Iterator<Item = &Trace> {
+        self.traces.iter().filter(|t| !t.is_ok())
+    }
+
+    /// wall / ideal, when the ideal is known.
+    pub fn ratio(&self) -> Option<f64> {
+        self.ideal_ms
+            .filter(|i| *i > 0.0)
+            .map(|ideal| self.wall_ms / ideal)
+    }
+}
