@@ -1,6 +1,34 @@
-//! Placeholder: the benchmark harness and the sweep land with their own issue.
+//! `cargo run --release -p bench-report -- <command>`:
+//!
+//! - `sweep`: every lesson binary against one `page-server` process, from 10
+//!   to 10,000 pages (see `sweep.rs`);
+//! - `latency`: the seed's "CPU's sense of time" table, measured on this
+//!   machine (see `latency.rs`).
 
-fn main() -> std::process::ExitCode {
-    eprintln!("bench-report: not written yet");
-    std::process::ExitCode::from(2)
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod latency;
+mod sweep;
+
+#[derive(Debug, Parser)]
+#[command(name = "bench-report", about = "Measure the lessons side by side")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every lesson binary against a separate page-server, over N pages.
+    Sweep(sweep::Args),
+    /// Measure the latency table (mutex, syscall, context switch, ...) on this machine.
+    Latency(latency::Args),
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Sweep(args) => sweep::run(args),
+        Command::Latency(args) => latency::run(args),
+    }
 }
