@@ -1,0 +1,165 @@
+//! Every socket at once, advanced by one spinning loop.
+//!
+//! The sequential version spends its whole wait inside one page's `loop`.
+//! To overlap the waits, no page may keep the thread: each page gets one
+//! try, and whatever the answer, the loop moves on to the next page. That
+//! means a page can no longer remember where it is by where the code is
+//! (inside the connect loop, the send loop, the recv loop): it has to write
+//! it down. [`Fetch`] is that note - a small state machine, one per page,
+//! with its socket, its stage and its half-read response.
+//!
+//! The waits now overlap, so ten pages take about one latency. But the
+//! loop still never sleeps: while every server is silent it laps around
+//! the sockets asking each one "anything?", using a whole core to learn
+//! nothing. With one socket or ten thousand the CPU is just as busy; only
+//! the time of a lap (and so how late a ready socket is noticed) grows.
+
+use std::time::Instant;
+
+use socket2::Socket;
+use workload::{Clock, Deadline, FetchError, Page, Plan, ResponseReader, Trace};
+
+use crate::{open, try_connected, try_recv, try_send, Attempt, Spins};
+
+// ANCHOR: fetch_state
+/// Where one page is, between two of its tries.
+enum Stage {
+    /// The SYN has gone; waiting for the handshake to finish.
+    Connecting,
+    /// Connected; `sent` bytes of the request are in the kernel.
+    Sending { sent: usize },
+    /// The request is out; feeding the response to the reader.
+    Receiving,
+}
+
+/// One page in flight: what the sequential version kept on its stack
+/// (socket, position in the code, bytes read so far), kept in a struct so
+/// the loop can leave the page and come back to it.
+pub struct Fetch {
+    page: Page,
+    sock: Socket,
+    stage: Stage,
+    request: Vec<u8>,
+    response: ResponseReader,
+    deadline: Deadline,
+    trace: Trace,
+    spins: Spins,
+}
+// ANCHOR_END: fetch_state
+
+impl Fetch {
+    /// A page whose socket is open and connecting.
+    pub fn new(plan: &Plan, page: Page, sock: Socket, trace: Trace) -> Fetch {
+        Fetch {
+            request: page.request(),
+            spins: Spins::new(page.index),
+            page,
+            sock,
+            stage: Stage::Connecting,
+            response: ResponseReader::new(plan.max_bytes),
+            deadline: Deadline::after(plan.timeout),
+            trace,
+        }
+    }
+
+    // ANCHOR: step
+    /// Give the page one try: exactly one non-blocking system call for the
+    /// stage it is in. The page answers like the system call does:
+    /// `NotYet` (come back next lap) or `Ready` (its response is complete);
+    /// an error ends the page too. (A future's `poll`, in lesson 7, has
+    /// this very shape.)
+    pub fn step(&mut self, buf: &mut [u8]) -> Result<Attempt<()>, FetchError> {
+        // The deadline is checked on every visit: as in the sequential
+        // version, our own clock is the only thing that ends a silent page.
+        self.deadline.remaining()?;
+        match self.stage {
+            Stage::Connecting => match try_connected(&self.sock, &self.page)? {
+                Attempt::NotYet => self.spins.connect += 1,
+                Attempt::Ready(()) => {
+                    self.trace.connected();
+                    self.stage = Stage::Sending { sent: 0 };
+                }
+            },
+            Stage::Sending { sent } => match try_send(&self.sock, &self.request[sent..])? {
+                Attempt::NotYet => self.spins.send += 1,
+                Attempt::Ready(n) if sent + n == self.request.len() => {
+                    self.stage = Stage::Receiving;
+                }
+                Attempt::Ready(n) => self.stage = Stage::Sending { sent: sent + n },
+            },
+            Stage::Receiving => match try_recv(&self.sock, buf)? {
+                Attempt::NotYet => self.spins.recv += 1,
+                Attempt::Ready(n) => {
+                    if n > 0 {
+                        self.trace.first_byte();
+                    }
+                    if self.response.feed(&buf[..n])?.is_done() {
+                        return Ok(Attempt::Ready(()));
+                    }
+                }
+            },
+        }
+        Ok(Attempt::NotYet)
+    }
+    // ANCHOR_END: step
+
+    /// Close the socket and stamp the end of the page.
+    fn finish(self, result: Result<(), FetchError>) -> (Trace, Spins) {
+        let result = result.and_then(|()| self.response.finish());
+        (self.trace.finish(result), self.spins)
+    }
+}
+
+/// Every page at once, spun in one loop; the spin counts reported on
+/// stderr when asked.
+pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
+    let started = Instant::now();
+    let (traces, spins) = fetch_all_counted(plan);
+    crate::show_spins(plan, &spins, started.elapsed());
+    traces
+}
+
+// ANCHOR: round_robin
+/// The same, returning how many "would block" answers each page got.
+pub fn fetch_all_counted(plan: &Plan) -> (Vec<Trace>, Vec<Spins>) {
+    let clock = Clock::start();
+    let mut ended = Vec::with_capacity(plan.pages);
+
+    // Start every connection before waiting for any: N SYNs go out at
+    // once. A page whose socket cannot even be opened (refused at once, out
+    // of descriptors) ends on the spot.
+    let mut live: Vec<Fetch> = Vec::with_capacity(plan.pages);
+    for page in plan.all_pages() {
+        let trace = Trace::start(&page, clock);
+        match open(&page) {
+            Ok(sock) => live.push(Fetch::new(plan, page, sock, trace)),
+            Err(e) => ended.push((trace.finish(Err(e)), Spins::new(page.index))),
+        }
+    }
+
+    // One buffer serves every socket: each read is fed to its page's
+    // reader before the loop moves on.
+    let mut buf = [0u8; 4096];
+
+    // The spinning loop. One lap = one try per unfinished page. While the
+    // servers are silent every try is a system call answered EAGAIN, and
+    // the loop goes straight on to the next lap: it never sleeps, so the
+    // CPU stays at 100% until the last page has ended.
+    while !live.is_empty() {
+        let mut i = 0;
+        while i < live.len() {
+            match live[i].step(&mut buf) {
+                Ok(Attempt::NotYet) => i += 1,
+                result => {
+                    // The page has ended, ok or failed. swap_remove keeps
+                    // the lap O(pages): the last page takes the ended one's
+                    // place and is tried next.
+                    let fetch = live.swap_remove(i);
+                    ended.push(fetch.finish(result.map(|_ready| ())));
+                }
+            }
+        }
+    }
+    ended.into_iter().unzip()
+}
+// ANCHOR_END: round_robin
