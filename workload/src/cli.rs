@@ -256,15 +256,15 @@ pub fn render(report: &Report, plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} / {}: {} pages from {}, {} in flight, latency {}",
+        "{} / {}: {} pages, {} in flight, latency {}\nfrom {}",
         report.model,
         report.variant,
         report.pages,
-        plan.base.url,
         report.in_flight,
         report
             .latency_ms
             .map_or("unknown".into(), |l| format!("{l:.0} ms")),
+        plan.base.url,
     );
     out.push_str(&timeline(&report.traces, report.wall_ms));
     out.push_str(&summary(report));
@@ -345,7 +345,7 @@ pub fn timeline(traces: &[Trace], wall_ms: f64) -> String {
     }
     let _ = writeln!(
         out,
-        "{:>6} - connecting  c connected  . waiting  f first byte  = reading  | done  x failed",
+        "{:>6} -connecting c connected .waiting f first byte =reading |done x failed",
         ""
     );
     out
@@ -363,21 +363,22 @@ pub fn summary(r: &Report) -> String {
         0.0
     };
     let mut out = format!(
-        "wall {:.1} ms | {ideal} | cpu {:.1} ms = {share:.0}% of wall | peak RSS {:.1} MB\n",
-        r.wall_ms,
-        r.cpu_ms,
-        r.max_rss_kb as f64 / 1024.0,
+        "wall {:.1} ms | {ideal} | {} ok, {} failed\n",
+        r.wall_ms, r.ok, r.failed
     );
     let _ = writeln!(
         out,
-        "{} ok, {} failed | context switches {} voluntary, {} involuntary{}",
-        r.ok,
-        r.failed,
+        "cpu {:.1} ms ({share:.0}% of wall) | peak RSS {:.1} MB | ctx switches {} vol, {} invol",
+        r.cpu_ms,
+        r.max_rss_kb as f64 / 1024.0,
         r.voluntary_switches,
         r.involuntary_switches,
-        r.server_cpu_ms
-            .map(|s| format!(" | page server's cpu {s:.1} ms left out"))
-            .unwrap_or_default()
     );
+    if let Some(s) = r.server_cpu_ms {
+        let _ = writeln!(
+            out,
+            "(the embedded page server's own cpu, {s:.1} ms, is left out)"
+        );
+    }
     out
 }

@@ -202,6 +202,8 @@ pub struct Report {
     /// User + system CPU of the model (and its child processes), without
     /// the embedded page server's threads.
     pub cpu_ms: f64,
+    /// User and system CPU of the whole process and its children, the
+    /// embedded server's threads included (only the total can be split).
     pub user_ms: f64,
     pub sys_ms: f64,
     /// CPU the embedded page server used meanwhile (already left out of `cpu_ms`).
