@@ -1,0 +1,234 @@
+//! `--show-pool`: what the processes themselves cost, on stderr (stdout
+//! belongs to the report, and to `--json`'s one object).
+
+use crate::pool::{Pool, State, Worker};
+use std::fmt::Write as _;
+use workload::{Plan, Trace};
+
+/// Print the pool's story if `--show-pool` asked for it.
+pub fn show_pool(plan: &Plan, pool: &Pool, traces: &[Trace]) {
+    let Some(what) = plan.option::<String>("show-pool") else {
+        return;
+    };
+    let rows = match what.as_str() {
+        "summary" => false,
+        "workers" => true,
+        other => {
+            eprintln!(
+                "--show-pool: expected 'summary' or 'workers', not '{other}'; showing the summary"
+            );
+            false
+        }
+    };
+    let mut out = summary(pool);
+    if rows {
+        out.push_str(&worker_rows(pool, traces));
+    }
+    eprint!("{out}");
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn max(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::NAN, f64::max)
+}
+
+fn mb(kb: f64) -> f64 {
+    kb / 1024.0
+}
+
+/// A few lines: start-up, memory, CPU, pipe, per worker.
+pub fn summary(pool: &Pool) -> String {
+    let ws = &pool.workers;
+    let mut out = String::new();
+    let name = std::env::args().next().unwrap_or_default();
+    let _ = writeln!(out, "pool: {} worker processes of {name}", ws.len());
+    if let Some(e) = &pool.spawn_error {
+        let _ = writeln!(out, "  {e}");
+    }
+    let spawn: Vec<f64> = ws.iter().map(|w| w.spawn_took_ms).collect();
+    let up: Vec<f64> = ws
+        .iter()
+        .filter_map(|w| Some(w.ready_ms? - w.spawn_ms))
+        .collect();
+    let last_ready = ws
+        .iter()
+        .filter_map(|w| w.ready_ms)
+        .fold(f64::NAN, f64::max);
+    let _ = writeln!(
+        out,
+        "  start-up: spawn() blocks the parent {:.2} ms per worker (median; {:.1} ms for all); \
+         spawn to ready {:.2} ms median, {:.2} ms max; the last was ready at {:.1} ms",
+        median(spawn.clone()),
+        spawn.iter().sum::<f64>(),
+        median(up.clone()),
+        max(&up),
+        last_ready,
+    );
+    let usage: Vec<_> = ws.iter().filter_map(|w| w.usage).collect();
+    if !usage.is_empty() {
+        let rss = median(usage.iter().map(|u| u.max_rss_kb as f64).collect());
+        let pss = median(
+            usage
+                .iter()
+                .filter_map(|u| u.pss_kb)
+                .map(|k| k as f64)
+                .collect(),
+        );
+        let private = median(
+            usage
+                .iter()
+                .filter_map(|u| u.private_kb)
+                .map(|k| k as f64)
+                .collect(),
+        );
+        let cpu: Vec<f64> = usage.iter().map(|u| u.user_ms + u.sys_ms).collect();
+        let _ = writeln!(
+            out,
+            "  memory per worker (median): peak RSS {:.1} MB, of which private {:.2} MB (PSS {:.2} MB); \
+             {} workers hold {:.1} MB private in all",
+            mb(rss),
+            mb(private),
+            mb(pss),
+            usage.len(),
+            mb(usage.iter().filter_map(|u| u.private_kb).sum::<u64>() as f64),
+        );
+        let _ = writeln!(
+            out,
+            "  cpu per worker: {:.1} ms median (user + sys, start-up included), {:.1} ms in all",
+            median(cpu.clone()),
+            cpu.iter().sum::<f64>()
+        );
+    }
+    let delays: Vec<f64> = ws.iter().flat_map(|w| w.pipe_delays_ms.clone()).collect();
+    let piped: u64 = ws.iter().map(|w| w.piped_bytes).sum();
+    let _ = writeln!(
+        out,
+        "  pipe: {} results, {} body bytes copied worker -> parent; \
+         page done in worker -> parent has it: {:.3} ms median, {:.3} ms max",
+        delays.len(),
+        piped,
+        median(delays.clone()),
+        max(&delays),
+    );
+    let lost: Vec<String> = ws
+        .iter()
+        .filter_map(|w| match &w.state {
+            State::Gone(how) if !how.ends_with("status 0") => {
+                Some(format!("worker {} (pid {}) {how}", w.id, w.pid))
+            }
+            _ => None,
+        })
+        .collect();
+    if !lost.is_empty() {
+        let _ = writeln!(out, "  ended badly: {}", lost.join("; "));
+    }
+    out
+}
+
+const BAR: usize = 46;
+const MAX_ROWS: usize = 40;
+
+/// One row per worker on the run's time axis: `-` starting, `R` ready,
+/// `=` fetching a page, `.` idle, `|` exited, `x` died or killed.
+pub fn worker_rows(pool: &Pool, traces: &[Trace]) -> String {
+    let ws = &pool.workers;
+    let end = ws
+        .iter()
+        .filter_map(|w| w.exit_ms)
+        .chain(traces.iter().filter_map(|t| t.done_ms))
+        .fold(1e-3, f64::max);
+    let col = |ms: f64| (((ms / end) * BAR as f64) as usize).min(BAR - 1);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>6} {:>7} 0 ms{:>w$}  {:>8} {:>5} {:>8} {:>6} {:>6} {:>7}",
+        "worker",
+        "pid",
+        format!("{end:.0} ms"),
+        "ready",
+        "pages",
+        "piped",
+        "cpu",
+        "RSS",
+        "private",
+        w = BAR - 2
+    );
+    let step = ws.len().div_ceil(MAX_ROWS).max(1);
+    for w in ws.iter().step_by(step) {
+        let _ = writeln!(
+            out,
+            "{:>6} {:>7} {} {}",
+            w.id,
+            w.pid,
+            bar(w, traces, end, col),
+            numbers(w)
+        );
+    }
+    if step > 1 {
+        let _ = writeln!(
+            out,
+            "{:>14} (every {step}th of {} workers shown)",
+            "",
+            ws.len()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:>14} - starting  R ready  = fetching a page  . idle  | exited  x died or killed",
+        ""
+    );
+    out
+}
+
+fn bar(w: &Worker, traces: &[Trace], end: f64, col: impl Fn(f64) -> usize) -> String {
+    let mut cells = [b' '; BAR];
+    let stop = w.exit_ms.unwrap_or(end);
+    let ready = w.ready_ms.unwrap_or(stop);
+    for (c, cell) in cells.iter_mut().enumerate() {
+        let mid = (c as f64 + 0.5) * end / BAR as f64;
+        if mid >= w.spawn_ms && mid <= stop {
+            *cell = if mid < ready { b'-' } else { b'.' };
+        }
+    }
+    for t in traces.iter().filter(|t| t.worker == Some(w.id)) {
+        if let (Some(s), Some(d)) = (t.start_ms, t.done_ms) {
+            for cell in &mut cells[col(s)..=col(d).max(col(s))] {
+                *cell = b'=';
+            }
+        }
+    }
+    if let Some(r) = w.ready_ms {
+        cells[col(r)] = b'R';
+    }
+    if let Some(x) = w.exit_ms {
+        let ok = matches!(&w.state, State::Gone(how) if how.ends_with("status 0"));
+        cells[col(x)] = if ok { b'|' } else { b'x' };
+    }
+    String::from_utf8_lossy(&cells).into_owned()
+}
+
+fn numbers(w: &Worker) -> String {
+    let ready = w
+        .ready_ms
+        .map_or("-".into(), |r| format!("{:.1}ms", r - w.spawn_ms));
+    let (cpu, rss, private) = match w.usage {
+        Some(u) => (
+            format!("{:.1}ms", u.user_ms + u.sys_ms),
+            format!("{:.1}MB", mb(u.max_rss_kb as f64)),
+            u.private_kb
+                .map_or("-".into(), |k| format!("{:.2}MB", mb(k as f64))),
+        ),
+        None => ("-".into(), "-".into(), "-".into()),
+    };
+    format!(
+        "{ready:>8} {:>5} {:>7}B {cpu:>6} {rss:>6} {private:>7}",
+        w.pages, w.piped_bytes
+    )
+}
