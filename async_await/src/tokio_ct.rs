@@ -1,0 +1,431 @@
+//! Variant `tokio` (the default): the seed's asyncio program, on tokio's
+//! current-thread runtime.
+//!
+//! One thread runs everything. `fetch` below is lesson 1's `blocking_way`
+//! with `.await` after each call that used to block: where lesson 1's thread
+//! slept in the kernel, this task hands control back to the runtime, which
+//! polls another task or, when none is ready, sleeps in `epoll_wait` on
+//! every socket at once. The runtime is the seed's event loop, and its
+//! reactor is lesson 5's epoll loop; `.await` is the seed's `yield from`.
+//!
+//! Around it, [`crawl`] is the tour of asyncio's toolbox from the seeds 001
+//! and 003, each piece a tokio one:
+//!
+//! | asyncio (seed)                    | tokio, here                                   |
+//! |-----------------------------------|-----------------------------------------------|
+//! | `loop.run_until_complete(main())` | `Runtime::block_on(crawl(..))` in [`run_on`]  |
+//! | `loop.create_task(coro)`          | `JoinSet::spawn`                              |
+//! | `as_completed(tasks)` + `tqdm`    | `JoinSet::join_next` + an `indicatif` bar     |
+//! | `asyncio.Semaphore(MAX_REQ)`      | `tokio::sync::Semaphore` sized by `--workers` |
+//! | `asyncio.wait_for(coro, timeout)` | `tokio::time::timeout`                        |
+//! | `loop.run_in_executor(None, ..)`  | `tokio::task::spawn_blocking` for `--save`    |
+//! | `KeyboardInterrupt`, `task.cancel()` | `tokio::signal::ctrl_c` + a `watch` channel |
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::future::Future;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use workload::{Body, Clock, ErrorKind, FetchError, Page, Plan, ResponseReader, Trace};
+
+// ANCHOR: fetch_all
+/// Build a current-thread runtime (one thread: this one) and run the crawl
+/// on it, the seed's `loop.run_until_complete(...)`.
+pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all() // the I/O driver (epoll) and the timer wheel
+        .build();
+    run_on(runtime, plan)
+}
+// ANCHOR_END: fetch_all
+
+/// Run [`crawl`] on a runtime (current-thread or multi-thread: the async
+/// code does not care), with a progress bar on a terminal and Ctrl-C as the
+/// cancel signal.
+pub fn run_on(runtime: io::Result<tokio::runtime::Runtime>, plan: &Plan) -> Vec<Trace> {
+    let runtime = match runtime {
+        Ok(rt) => rt,
+        Err(e) => {
+            let e = FetchError::new(
+                ErrorKind::Resource,
+                format!("cannot start the tokio runtime: {e}"),
+            );
+            return crate::every_page_fails(plan, &e);
+        }
+    };
+    let bar = progress_bar(plan);
+    let sigint = crate::sigint::Listen::start();
+    let listen = !sigint.ignored;
+    let traces = runtime.block_on(crawl(plan, bar.clone(), ctrl_c(listen)));
+    // Drop the runtime (its reactor and timer) before SIGINT is restored.
+    drop(runtime);
+    drop(sigint);
+    bar.finish_and_clear();
+    traces
+}
+
+/// A bar on stderr when `plan.progress` says there is a terminal to draw on
+/// (and not `--json`); a hidden one otherwise, which still counts.
+pub fn progress_bar(plan: &Plan) -> ProgressBar {
+    if !plan.progress {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(plan.pages as u64);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} pages {elapsed} {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Resolves at the first Ctrl-C; never, when SIGINT is ignored or cannot
+/// be listened to.
+async fn ctrl_c(listen: bool) {
+    if listen && tokio::signal::ctrl_c().await.is_ok() {
+        return;
+    }
+    std::future::pending::<()>().await
+}
+
+// ANCHOR: crawl
+/// The seed's `main()`: one task per page, results handled as they complete.
+///
+/// `cancel` resolving (Ctrl-C in the binary, anything in a test) tells every
+/// task still running to stop; each ends its page as `cancelled` and the
+/// pages that had finished keep their results.
+pub async fn crawl(plan: &Plan, bar: ProgressBar, cancel: impl Future<Output = ()>) -> Vec<Trace> {
+    let clock = Clock::start();
+    let save = match crate::save_dir(plan) {
+        Ok(dir) => dir.map(Arc::new),
+        Err(e) => return crate::every_page_fails(plan, &e),
+    };
+    // `--workers K`: at most K pages between "permit acquired" and "done".
+    // By default there are as many permits as pages: nothing waits.
+    let limit = Arc::new(Semaphore::new(plan.in_flight()));
+    let (stop, stopped) = watch::channel(false);
+    let plan = Arc::new(plan.clone());
+
+    // loop.create_task(fetch(url)) for every url: nothing runs yet; the
+    // tasks start when this task next yields to the runtime.
+    let mut tasks = JoinSet::new();
+    for page in plan.all_pages() {
+        let job = Job {
+            plan: plan.clone(),
+            clock,
+            limit: limit.clone(),
+            stopped: stopped.clone(),
+            save: save.clone(),
+        };
+        tasks.spawn(job.page(page));
+    }
+
+    // as_completed: whichever task ends next, in any order. The select waits
+    // on two things at once: the next finished task, and the cancel signal.
+    let mut traces = Vec::with_capacity(plan.pages);
+    let mut cancel = std::pin::pin!(cancel);
+    let mut cancelling = false;
+    loop {
+        tokio::select! {
+            finished = tasks.join_next() => match finished {
+                Some(Ok(trace)) => {
+                    bar.inc(1);
+                    traces.push(trace);
+                }
+                // A task that panicked: its page is filled in below.
+                Some(Err(_)) => bar.inc(1),
+                None => break,
+            },
+            () = &mut cancel, if !cancelling => {
+                cancelling = true;
+                bar.set_message("cancelling");
+                // Every task watches this channel; the send wakes them all.
+                let _ = stop.send(true);
+            }
+        }
+    }
+    let lost = FetchError::new(ErrorKind::Io, "the page's task panicked");
+    crate::every_page_once(&plan, clock, traces, &lost)
+}
+// ANCHOR_END: crawl
+
+/// What every page task shares: the plan, the clock, the semaphore, the
+/// cancel channel and the save directory (all cheap `Arc` clones: a spawned
+/// task must own what it uses, since it may outlive any borrow).
+struct Job {
+    plan: Arc<Plan>,
+    clock: Clock,
+    limit: Arc<Semaphore>,
+    stopped: watch::Receiver<bool>,
+    save: Option<Arc<PathBuf>>,
+}
+
+impl Job {
+    // ANCHOR: page_task
+    /// One page's task: wait for a permit, fetch under a timeout, save;
+    /// or stop early when the run is cancelled.
+    async fn page(self, page: Page) -> Trace {
+        let Job {
+            plan,
+            clock,
+            limit,
+            mut stopped,
+            save,
+        } = self;
+        let mut trace = Trace::pending(&page, clock);
+        let result = tokio::select! {
+            // Look at the cancel signal first, so that after a cancel no
+            // page still waiting for a permit gets one and starts.
+            biased;
+            () = cancelled(&mut stopped) => Err(FetchError::new(
+                ErrorKind::Cancelled,
+                "the run was cancelled (Ctrl-C) before this page finished",
+            )),
+            result = async {
+                // `async with semaphore:` - the permit is given back when
+                // `_permit` is dropped, however this block ends.
+                let _permit = limit.acquire().await;
+                trace.started();
+                let keep = save.is_some();
+                let fetched = tokio::time::timeout(
+                    plan.timeout,
+                    fetch(&plan, &page, &mut trace, keep),
+                )
+                .await;
+                // The timeout dropped the unfinished fetch, and with it the
+                // socket: that is all it takes to cancel a future.
+                let mut body = fetched
+                    .unwrap_or_else(|_elapsed| Err(FetchError::timeout(plan.timeout.as_millis())))?;
+                if let Some(dir) = &save {
+                    save_page(dir, page.index, &mut body).await?;
+                }
+                Ok(body)
+            } => result,
+        };
+        trace.finish(result)
+    }
+    // ANCHOR_END: page_task
+}
+
+/// Resolves once the run is cancelled.
+async fn cancelled(stopped: &mut watch::Receiver<bool>) {
+    if stopped.wait_for(|stop| *stop).await.is_err() {
+        // The sender is gone, so no cancel can come any more.
+        std::future::pending::<()>().await
+    }
+}
+
+// ANCHOR: fetch
+/// The seed's `fetch(url)`: lesson 1's code, with `.await` where it blocked.
+pub async fn fetch(
+    plan: &Plan,
+    page: &Page,
+    trace: &mut Trace,
+    keep_body: bool,
+) -> Result<Body, FetchError> {
+    // `yield from connect(sock, addr)`: tokio creates a non-blocking socket,
+    // starts the connect (EINPROGRESS), registers the socket with its epoll
+    // set and parks this task until the socket turns writable.
+    let mut stream = TcpStream::connect(page.addr).await?;
+    trace.connected();
+
+    // `sock.send(get)`: a few dozen bytes fit in the send buffer at once, so
+    // this write does not park in practice; if it did, `.await` would.
+    stream.write_all(&page.request()).await?;
+
+    let mut response = ResponseReader::new(plan.max_bytes);
+    if keep_body {
+        response = response.keep_body();
+    }
+    loop {
+        // The seed's `on_readable`: wait until epoll says there are bytes
+        // (or EOF), then read them. While parked here the task is a few
+        // hundred bytes on the heap; no thread, no stack waits for it.
+        stream.readable().await?;
+        // This buffer lives only until the next `.await`, so it is on the
+        // stack of the thread polling the task, not in the task itself
+        // (see the `futures_are_small` test).
+        let mut buf = [0u8; 4096];
+        let n = match stream.try_read(&mut buf) {
+            Ok(n) => n,
+            // Readiness can be stale (another read drained the socket):
+            // tokio has cleared it, so the next `readable()` really waits.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if n > 0 {
+            trace.first_byte();
+        }
+        // n == 0 is EOF: the server closed the connection (HTTP/1.0).
+        if response.feed(&buf[..n])?.is_done() {
+            break;
+        }
+    }
+    response.finish()
+}
+// ANCHOR_END: fetch
+
+// ANCHOR: save_page
+/// `--save`: write the body to a file without blocking the loop. A file
+/// write can stall for as long as the disk likes, and on this one thread
+/// that would stall every page; `spawn_blocking` runs it on tokio's pool of
+/// blocking threads (the seed's `loop.run_in_executor(None, saveFile, ...)`)
+/// and this task awaits the result like any other future.
+async fn save_page(dir: &std::path::Path, index: usize, body: &mut Body) -> Result<(), FetchError> {
+    let path = crate::save_path(dir, index);
+    let bytes = body.body.take().unwrap_or_default();
+    let target = path.clone();
+    match tokio::task::spawn_blocking(move || std::fs::write(&target, bytes)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(crate::save_error(&path, e)),
+        Err(e) => Err(crate::save_error(&path, e)),
+    }
+}
+// ANCHOR_END: save_page
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use workload::conformance::{Conn, ScenarioServer};
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// The stackless point, checked: a fetch in flight is a small struct.
+    /// Its 4 KiB read buffer is not in it, because no `.await` happens while
+    /// the buffer is alive.
+    #[test]
+    fn futures_are_small() {
+        let plan = Plan::new("http://127.0.0.1:9", 1).unwrap();
+        let page = plan.page(0);
+        let mut trace = Trace::pending(&page, Clock::start());
+        let fut = fetch(&plan, &page, &mut trace, false);
+        let size = std::mem::size_of_val(&fut);
+        assert!(size < 1024, "a fetch future is {size} bytes");
+    }
+
+    fn answer_or_hold(c: &mut Conn) {
+        if c.page == 2 {
+            c.hold();
+        } else {
+            c.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        }
+    }
+
+    /// Cancelling keeps what finished and ends the rest as `cancelled`.
+    #[test]
+    fn cancel_keeps_finished_pages() {
+        let server = ScenarioServer::start(answer_or_hold);
+        let plan = Plan::new(&server.url(), 3).unwrap();
+        let bar = ProgressBar::hidden();
+        let seen = bar.clone();
+        // Cancel as soon as two pages are done: the held page is still
+        // waiting (its timeout is the default 10 s).
+        let cancel = async move {
+            while seen.position() < 2 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        let traces = runtime().block_on(crawl(&plan, bar, cancel));
+        assert_eq!(traces.len(), 3);
+        assert!(traces[0].is_ok() && traces[1].is_ok(), "{traces:?}");
+        assert_eq!(traces[2].error_kind, Some(ErrorKind::Cancelled));
+        assert!(traces[2].connected_ms.is_some(), "it was in flight");
+    }
+
+    /// A cancel before anything finished: every page, running or still
+    /// waiting for a permit, ends as cancelled, and nothing hangs.
+    #[test]
+    fn cancel_reaches_pages_waiting_for_a_permit() {
+        let server = ScenarioServer::start(Conn::hold);
+        let mut plan = Plan::new(&server.url(), 4).unwrap();
+        plan.workers = Some(1);
+        let bar = ProgressBar::hidden();
+        let cancel = async {
+            while server.requests() < 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        let traces = runtime().block_on(crawl(&plan, bar.clone(), cancel));
+        assert!(traces
+            .iter()
+            .all(|t| t.error_kind == Some(ErrorKind::Cancelled)));
+        // Only the page holding the one permit had started.
+        assert_eq!(traces.iter().filter(|t| t.start_ms.is_some()).count(), 1);
+        assert_eq!(bar.position(), 4, "every page counted on the bar");
+    }
+
+    /// `--workers K`: never more than K pages between start and done.
+    #[test]
+    fn workers_cap_pages_in_flight() {
+        let server = ScenarioServer::start(|c| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            c.send(b"HTTP/1.0 200 OK\r\n\r\nslow");
+        });
+        let mut plan = Plan::new(&server.url(), 7).unwrap();
+        plan.workers = Some(2);
+        let traces = fetch_all(&plan);
+        assert!(traces.iter().all(Trace::is_ok), "{traces:?}");
+        let mut events: Vec<(f64, i32)> = Vec::new();
+        for t in &traces {
+            events.push((t.start_ms.unwrap(), 1));
+            events.push((t.done_ms.unwrap(), -1));
+        }
+        // Ends sort before starts at the same instant.
+        events.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let mut now = 0;
+        let most = events
+            .iter()
+            .map(|(_, d)| {
+                now += d;
+                now
+            })
+            .max();
+        assert!(most <= Some(2), "{most:?} pages in flight with --workers 2");
+    }
+
+    /// `--save DIR` writes every page, byte for byte.
+    #[test]
+    fn save_writes_every_page() {
+        let server = workload::Server::start(workload::ServerConfig {
+            latency: std::time::Duration::ZERO,
+            size: 700,
+            ..Default::default()
+        })
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!("async_await-save-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut plan = Plan::new(&server.url(), 3).unwrap();
+        plan.options
+            .insert("save".into(), dir.join("pages").display().to_string());
+        let traces = fetch_all(&plan);
+        assert!(traces.iter().all(Trace::is_ok), "{traces:?}");
+        for i in 0..3 {
+            let saved = std::fs::read(crate::save_path(&dir.join("pages"), i)).unwrap();
+            assert_eq!(saved, workload::server::page_body(i, 700), "page {i}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A save directory that cannot exist fails every page, with the reason.
+    #[test]
+    fn unusable_save_dir_is_a_named_error() {
+        let file = std::env::temp_dir().join(format!("async_await-file-{}", std::process::id()));
+        std::fs::write(&file, b"a file, not a directory").unwrap();
+        let mut plan = Plan::new("http://127.0.0.1:9", 2).unwrap();
+        plan.options
+            .insert("save".into(), file.join("sub").display().to_string());
+        let traces = fetch_all(&plan);
+        let _ = std::fs::remove_file(&file);
+        for t in &traces {
+            assert_eq!(t.error_kind, Some(ErrorKind::Io));
+            assert!(t.error.as_deref().unwrap().contains("--save"), "{t:?}");
+        }
+    }
+}
