@@ -147,3 +147,18 @@ fn human_output_is_a_timeline_that_fits_80_columns() {
     );
     assert!(text.contains("wall ") && text.contains("ideal 20 ms") && text.contains("peak RSS"));
 }
+
+#[test]
+fn peak_rss_is_the_lesson_s_own_not_its_parent_s() {
+    // 256 MiB resident in this process when it forks the lesson: a peak
+    // taken from ru_maxrss would carry it across exec (as under `cargo run`).
+    let ballast = vec![1u8; 256 << 20];
+    let out = run(&["--pages", "1", "--latency-ms", "0", "--json"]);
+    assert_eq!(std::hint::black_box(&ballast)[12345], 1);
+    drop(ballast);
+    let peak_kb = json(&out)["max_rss_kb"].as_u64().unwrap();
+    assert!(
+        peak_kb > 0 && peak_kb < 128 * 1024,
+        "peak RSS {peak_kb} KiB"
+    );
+}

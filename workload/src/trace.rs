@@ -150,6 +150,10 @@ pub struct Usage {
 
 impl Usage {
     /// This process plus its waited-for children, so far.
+    ///
+    /// The peak RSS of this process is the kernel's `VmHWM`, not
+    /// `getrusage`'s `ru_maxrss`: the latter survives `exec`, so a lesson
+    /// started by `cargo run` would report cargo's own peak (tens of MB).
     pub fn now() -> Usage {
         use nix::sys::resource::{getrusage, UsageWho};
         let mut total = Usage::default();
@@ -157,7 +161,11 @@ impl Usage {
             if let Ok(u) = getrusage(who) {
                 total.user += tv(u.user_time());
                 total.sys += tv(u.system_time());
-                total.max_rss_kb = total.max_rss_kb.max(u.max_rss() as u64);
+                let peak = match who {
+                    UsageWho::RUSAGE_SELF => peak_rss_kb().unwrap_or(u.max_rss() as u64),
+                    _ => u.max_rss() as u64,
+                };
+                total.max_rss_kb = total.max_rss_kb.max(peak);
                 total.voluntary_switches += u.voluntary_context_switches() as u64;
                 total.involuntary_switches += u.involuntary_context_switches() as u64;
             }
@@ -180,6 +188,13 @@ impl Usage {
                 .saturating_sub(before.involuntary_switches),
         }
     }
+}
+
+/// This process's peak resident set since its last `exec`, in KiB.
+pub fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn tv(t: nix::sys::time::TimeVal) -> Duration {
