@@ -114,8 +114,9 @@ pub fn process_way(plan: &Plan) -> Vec<Trace> {
     }
 
     // `with futures.ProcessPoolExecutor(workers) as executor:` - starting
-    // the processes is part of the run, and of its measured time.
-    let mut pool = Pool::start(plan, clock, CONCURRENCY.limit(plan));
+    // the processes is part of the run, and of its measured time. Each new
+    // worker is handed its first page at once.
+    let mut pool = Pool::start(plan, clock, CONCURRENCY.limit(plan), &mut queue);
 
     while traces.len() < plan.pages {
         // `executor.submit(blocking_way)`: every free worker gets a page.

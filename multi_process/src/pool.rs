@@ -116,14 +116,18 @@ pub struct Pool {
     max_bytes: u64,
     timeout: Duration,
     events: VecDeque<Event>,
+    /// Where read() puts what a pipe holds (a pipe holds 64 KiB at most).
+    buf: Vec<u8>,
 }
 
 impl Pool {
     // ANCHOR: spawn
     /// Start `count` workers: the running binary again, with the worker
-    /// flag, stdin and stdout piped to us. Stops at the first failure (the
-    /// pool then works with the workers it has).
-    pub fn start(plan: &Plan, clock: Clock, count: usize) -> Pool {
+    /// flag, stdin and stdout piped to us. Each one gets its first page from
+    /// `queue` as soon as it exists (the job waits in its stdin pipe until
+    /// it is up), so early workers fetch while later ones are being started.
+    /// Stops at the first failure; the pool then works with what it has.
+    pub fn start(plan: &Plan, clock: Clock, count: usize, queue: &mut VecDeque<Page>) -> Pool {
         let mut pool = Pool {
             workers: Vec::with_capacity(count),
             spawn_error: None,
@@ -132,6 +136,7 @@ impl Pool {
             max_bytes: plan.max_bytes,
             timeout: plan.timeout,
             events: VecDeque::new(),
+            buf: vec![0; 64 * 1024],
         };
         // Python's "spawn" start method: a fresh interpreter that re-imports
         // the main module. Ours: a fresh process that re-runs this binary's
@@ -194,6 +199,11 @@ impl Pool {
                 spawned_at,
                 closing_at: None,
             });
+            if let Some(page) = queue.pop_front() {
+                if let Err(page) = pool.submit(id, page) {
+                    queue.push_front(page);
+                }
+            }
         }
         pool
     }
@@ -268,9 +278,21 @@ impl Pool {
                 .iter()
                 .map(|&i| PollFd::new(self.workers[i].stdout.as_fd(), PollFlags::POLLIN))
                 .collect();
-            match poll(&mut fds, timeout) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => panic!("poll() on the workers' pipes failed: {e}"),
+            if let Err(e) = poll(&mut fds, timeout) {
+                drop(fds);
+                if e != nix::errno::Errno::EINTR {
+                    // Cannot happen with valid pipes; if it does, the pool
+                    // cannot watch its workers any more: end them all.
+                    for i in watched {
+                        self.lose(
+                            i,
+                            ErrorKind::Io,
+                            format!("could not be watched: poll(): {e}"),
+                            true,
+                        );
+                    }
+                }
+                continue;
             }
             let ready: Vec<usize> = fds
                 .iter()
@@ -290,8 +312,7 @@ impl Pool {
     /// One read() from worker `i`'s pipe (poll said it will not block),
     /// then every whole frame in it.
     fn read_from(&mut self, i: usize) {
-        let mut buf = vec![0u8; 64 * 1024];
-        let n = match self.workers[i].stdout.read(&mut buf) {
+        let n = match self.workers[i].stdout.read(&mut self.buf) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return,
             Err(e) => return self.lose(i, ErrorKind::Io, format!("its pipe failed: {e}"), false),
@@ -301,7 +322,7 @@ impl Pool {
             // means it exited or was killed.
             return self.ended(i);
         }
-        self.workers[i].inbox.push(&buf[..n]);
+        self.workers[i].inbox.push(&self.buf[..n]);
         loop {
             let max = self.max_bytes;
             match self.workers[i].inbox.next::<FromWorker>(max) {

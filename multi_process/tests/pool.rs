@@ -29,6 +29,7 @@ const CHECKS: &[Check] = &[
         stopped_worker_is_killed_by_the_watchdog,
     ),
     ("failed_runs_leave_no_child", failed_runs_leave_no_child),
+    ("no_worker_can_start", no_worker_can_start),
     (
         "killed_parent_leaves_no_orphan",
         killed_parent_leaves_no_orphan,
@@ -281,6 +282,33 @@ fn failed_runs_leave_no_child() {
         .iter()
         .all(|t| t.error_kind == Some(ErrorKind::Timeout)));
     assert_no_child_left("a run of timeouts");
+}
+
+/// With no descriptor left for the pipes, not one worker starts: every page
+/// fails as `resource`, saying why, and the run still ends.
+fn no_worker_can_start() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let plan = Plan::new("http://127.0.0.1:9", 3).unwrap();
+    let open: Vec<u64> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+        .collect();
+    let lowest_free = (0..).find(|n| !open.contains(n)).unwrap();
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    // A new descriptor must be below the limit, and every one below it is
+    // taken: pipe() fails with EMFILE.
+    setrlimit(Resource::RLIMIT_NOFILE, lowest_free, hard).unwrap();
+    let report = std::panic::catch_unwind(|| run(plan));
+    setrlimit(Resource::RLIMIT_NOFILE, soft, hard).unwrap();
+    let report = report.unwrap();
+    assert_eq!(report.failed, 3);
+    for t in &report.traces {
+        assert_eq!(t.error_kind, Some(ErrorKind::Resource), "{t:?}");
+        let e = t.error.as_deref().unwrap();
+        assert!(e.contains("cannot start worker 0"), "{e}");
+    }
+    assert_no_child_left("a pool that could not start");
 }
 
 /// SIGKILL the lesson's binary in the middle of a run: it cannot clean up,
