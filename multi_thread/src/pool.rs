@@ -1,0 +1,94 @@
+//! The `pool` variant: the seed's `ThreadPoolExecutor(workers)`.
+//!
+//! W threads are started up front. They share one work queue, a crossbeam
+//! channel holding every page, and each one loops: take a page, fetch it,
+//! send the trace back, take the next. The main thread meanwhile collects
+//! the traces from a second channel as they complete (the seed's
+//! `fut.result()`, in completion order rather than submission order).
+//!
+//! With W = pages (the default, up to 100) every page is in flight at
+//! once. With fewer workers the pages go in rounds: `--workers 3` on ten
+//! pages takes four latencies, because the fourth round has one page and
+//! three idle threads. Sizing the pool is the first pitfall of this model.
+
+use crate::{blocking_way, no_room, progress_bar, spawn_failed, thread_builder, thread_room};
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use workload::{Clock, Page, Plan, Trace};
+
+// ANCHOR: thread_way
+/// The seed's `thread_way()`: a pool of `plan.in_flight()` threads.
+pub fn thread_way(plan: &Plan) -> Vec<Trace> {
+    let clock = Clock::start();
+    let bar = progress_bar(plan);
+
+    // The work queue, filled before any worker exists and then closed
+    // (`drop(to_do)`): a worker that finds it empty and closed knows the
+    // run is over and returns. This is the seed's `executor.submit(...)`
+    // for every page.
+    let (to_do, work) = unbounded::<Page>();
+    for page in plan.all_pages() {
+        let _ = to_do.send(page); // cannot fail: `work` is alive
+    }
+    drop(to_do);
+    let (done, results) = unbounded::<Trace>();
+
+    // A scope lets the workers borrow `plan` and joins them all before it
+    // returns, like the seed's `with ThreadPoolExecutor(...)` block.
+    let traces = std::thread::scope(|s| {
+        let mut started = 0;
+        let mut spawn_error = None;
+        // A pool of 20,000 threads meets the same walls as a thread per
+        // page (see scoped.rs): never start more than the process has room
+        // for, and run with the workers that did start.
+        let room = thread_room().unwrap_or(usize::MAX);
+        for id in 0..plan.in_flight() {
+            if id >= room {
+                spawn_error = Some(no_room(room));
+                break;
+            }
+            let (work, done) = (work.clone(), done.clone());
+            let spawned = thread_builder(plan, format!("pool-{id}")).and_then(|b| {
+                b.spawn_scoped(s, move || worker(plan, clock, id, &work, &done))
+                    .map_err(|e| spawn_failed(&e))
+            });
+            match spawned {
+                Ok(_) => started += 1,
+                Err(e) => spawn_error = Some(e),
+            }
+        }
+        // The workers hold their own clones of `done`; dropping ours makes
+        // `results` end once the last worker has finished.
+        drop(done);
+        let mut traces = Vec::with_capacity(plan.pages);
+        for trace in results.iter() {
+            bar.inc(1);
+            traces.push(trace);
+        }
+        // If no worker could be started at all, the pages are still in the
+        // queue: each fails with the reason instead of going missing.
+        if let (0, Some(error)) = (started, spawn_error) {
+            let failed = |page: Page| Trace::start(&page, clock).finish(Err(error.clone()));
+            traces.extend(work.try_iter().map(failed));
+        }
+        traces
+    });
+    bar.finish_and_clear();
+    traces
+}
+
+/// One worker: take pages until the queue is empty and closed.
+fn worker(plan: &Plan, clock: Clock, id: usize, work: &Receiver<Page>, done: &Sender<Trace>) {
+    // `recv` is the answer to the seed's "which thread gets this URL?".
+    // Taking a message out of the channel is one indivisible step: when two
+    // idle workers call it at the same moment, each gets a different page
+    // (or one of them goes to sleep until there is another), and no page
+    // is handed out twice or lost. `iter()` ends when the queue is empty
+    // and every sender is gone.
+    for page in work.iter() {
+        let trace = blocking_way(plan, &page, clock, Some(id));
+        if done.send(trace).is_err() {
+            return; // nobody collects any more: stop fetching
+        }
+    }
+}
+// ANCHOR_END: thread_way

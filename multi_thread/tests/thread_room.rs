@@ -1,0 +1,32 @@
+//! The sum behind the scoped variant's guard against the mapping wall,
+//! checked in a process of its own (no other test starts threads here).
+
+use multi_thread::{thread_room, MAPS_PER_THREAD};
+
+#[test]
+fn every_thread_uses_up_room_for_one_more() {
+    const THREADS: usize = 100;
+    let before = thread_room().expect("Linux has /proc/sys/vm/max_map_count and /proc/self/maps");
+    assert!(
+        before > 1000,
+        "a fresh process has room for thousands: {before}"
+    );
+    let (stop, parked) = crossbeam_channel::bounded::<()>(0);
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let parked = parked.clone();
+            std::thread::spawn(move || parked.recv())
+        })
+        .collect();
+    let after = thread_room().unwrap();
+    drop(stop);
+    for t in threads {
+        let _ = t.join();
+    }
+    // Each parked thread holds its MAPS_PER_THREAD mappings, so the room
+    // shrinks by (at least) one thread per thread started.
+    assert!(
+        before - after >= THREADS - 1,
+        "{THREADS} threads of {MAPS_PER_THREAD} mappings each: room {before} -> {after}"
+    );
+}
