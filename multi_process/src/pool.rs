@@ -64,8 +64,9 @@ pub struct Worker {
     stdin: Option<ChildStdin>,
     stdout: ChildStdout,
     inbox: Inbox,
-    /// Set once the child has been waited for.
-    status: Option<ExitStatus>,
+    /// Set once the child has been waited for: its exit status, or `None`
+    /// if someone else collected it (a host that ignores SIGCHLD).
+    reaped: Option<Option<ExitStatus>>,
     pub state: State,
     pub job: Option<InFlight>,
     /// Parent's clock just before `spawn()`, and how long `spawn()` took.
@@ -185,7 +186,7 @@ impl Pool {
                 stdin: Some(stdin),
                 stdout,
                 inbox: Inbox::default(),
-                status: None,
+                reaped: None,
                 state: State::Starting,
                 job: None,
                 spawn_ms,
@@ -399,7 +400,7 @@ impl Pool {
     fn ended(&mut self, i: usize) {
         let status = self.reap(i, Duration::from_millis(500));
         let w = &mut self.workers[i];
-        if w.state == State::Closing && w.usage.is_some() && status.success() {
+        if w.state == State::Closing && w.usage.is_some() && status.is_some_and(|s| s.success()) {
             w.state = State::Gone(describe(status));
             return;
         }
@@ -449,29 +450,32 @@ impl Pool {
     /// can free its process entry: a child that exits and is never waited
     /// for stays a zombie. `patience` is how long it may take to exit on its
     /// own before we kill it.
-    fn reap(&mut self, i: usize, patience: Duration) -> ExitStatus {
-        let now_ms = self.clock.now_ms();
+    fn reap(&mut self, i: usize, patience: Duration) -> Option<ExitStatus> {
         let w = &mut self.workers[i];
         w.stdin = None;
-        if let Some(status) = w.status {
+        if let Some(status) = w.reaped {
             return status;
         }
+        // A worker that closed its pipe is exiting: its status is usually
+        // there within microseconds, so look again soon, then less often.
         let until = Instant::now() + patience;
+        let mut nap = Duration::from_micros(20);
         let status = loop {
             match w.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(1)),
-                _ => {
-                    let _ = w.child.kill();
-                    match w.child.wait() {
-                        Ok(status) => break status,
-                        Err(e) => panic!("cannot wait for worker pid {}: {e}", w.pid),
-                    }
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() < until => {
+                    std::thread::sleep(nap);
+                    nap = (nap * 2).min(Duration::from_millis(2));
                 }
+                Ok(None) => {
+                    let _ = w.child.kill();
+                    break w.child.wait().ok();
+                }
+                Err(_) => break None,
             }
         };
-        w.status = Some(status);
-        w.exit_ms = Some(now_ms);
+        w.reaped = Some(status);
+        w.exit_ms = Some(self.clock.now_ms());
         status
     }
     // ANCHOR_END: reap
@@ -556,16 +560,19 @@ impl Pool {
 impl Drop for Pool {
     fn drop(&mut self) {
         for w in &mut self.workers {
-            if w.status.is_none() {
+            if w.reaped.is_none() {
                 let _ = w.child.kill();
-                w.status = w.child.wait().ok();
+                w.reaped = Some(w.child.wait().ok());
             }
         }
     }
 }
 
 /// "exited with status 3", "killed by SIGKILL".
-pub fn describe(status: ExitStatus) -> String {
+pub fn describe(status: Option<ExitStatus>) -> String {
+    let Some(status) = status else {
+        return "ended (its exit status was collected by someone else)".into();
+    };
     if let Some(code) = status.code() {
         return format!("exited with status {code}");
     }

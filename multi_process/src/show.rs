@@ -48,7 +48,8 @@ pub fn summary(pool: &Pool) -> String {
     let ws = &pool.workers;
     let mut out = String::new();
     let name = std::env::args().next().unwrap_or_default();
-    let _ = writeln!(out, "pool: {} worker processes of {name}", ws.len());
+    let plural = if ws.len() == 1 { "" } else { "es" };
+    let _ = writeln!(out, "pool: {} worker process{plural} of {name}", ws.len());
     if let Some(e) = &pool.spawn_error {
         let _ = writeln!(out, "  {e}");
     }
@@ -92,7 +93,7 @@ pub fn summary(pool: &Pool) -> String {
         let _ = writeln!(
             out,
             "  memory per worker (median): peak RSS {:.1} MB, of which private {:.2} MB (PSS {:.2} MB); \
-             {} workers hold {:.1} MB private in all",
+             all {} hold {:.1} MB private",
             mb(rss),
             mb(private),
             mb(pss),
