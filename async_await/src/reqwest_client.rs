@@ -74,6 +74,11 @@ async fn crawl(
     let save = save.map(Arc::new);
     let mut tasks = JoinSet::new();
     for page in plan.all_pages() {
+        // Let the pages already spawned run now and then (see the tokio
+        // variant's crawl for why).
+        if page.index % 16 == 15 {
+            tokio::task::yield_now().await;
+        }
         let (client, plan, limit, save) =
             (client.clone(), plan.clone(), limit.clone(), save.clone());
         tasks.spawn(async move {
@@ -224,6 +229,16 @@ pub fn name_error(e: reqwest::Error, timeout: Duration) -> FetchError {
     }
     let detail = chain(&e);
     let kind = match (io, hyper) {
+        // hyper's body decoder reports bad framing (a chunk size line that
+        // is not hex) as InvalidInput / InvalidData: bytes that are not HTTP.
+        (Some(io), _)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            ErrorKind::Malformed
+        }
         (Some(io), _) => FetchError::from_io(io).kind,
         (None, Some(h)) if h.is_parse() || h.is_parse_too_large() || h.is_parse_status() => {
             ErrorKind::Malformed
