@@ -68,6 +68,11 @@ pub fn run(args: WorkerArgs) -> std::io::Result<()> {
     if nix::unistd::getppid().as_raw() as u32 != args.parent_pid {
         return Ok(());
     }
+    // Started as /proc/self/exe, the process would be called "exe" in ps
+    // and top; give it a name that says what it is: mp-worker-3.
+    if let Ok(name) = std::ffi::CString::new(format!("mp-worker-{}", args.worker)) {
+        let _ = nix::sys::prctl::set_name(&name);
+    }
 
     // The pipe to the parent must carry frames and nothing else. Keep a
     // private handle on it and point fd 1 at stderr, so a stray println!
