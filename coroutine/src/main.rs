@@ -1,3 +1,7 @@
 fn main() -> std::process::ExitCode {
-    workload::cli::main(&coroutine::LESSON)
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(usage_error) = coroutine::reject_bad_stack_flag(&args) {
+        return usage_error;
+    }
+    workload::cli::main_from(&coroutine::LESSON, args)
 }
