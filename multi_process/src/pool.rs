@@ -157,6 +157,7 @@ impl Pool {
             };
             let spawn_ms = clock.now_ms();
             let spawned_at = Instant::now();
+            // ANCHOR: command
             let spawned = Command::new(exe)
                 .arg0(&name)
                 .arg(WORKER_FLAG)
@@ -165,6 +166,7 @@ impl Pool {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn();
+            // ANCHOR_END: command
             let mut child = match spawned {
                 Ok(c) => c,
                 Err(e) => {
