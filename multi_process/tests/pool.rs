@@ -314,7 +314,13 @@ fn no_worker_can_start() {
 /// SIGKILL the lesson's binary in the middle of a run: it cannot clean up,
 /// so its workers must go by themselves (the kernel's parent-death signal).
 /// The server is ours and holds every page, so nothing else would wake them.
+///
+/// Orphans are adopted by the nearest "subreaper", normally PID 1. This
+/// test makes itself one, so the orphaned workers become its children: it
+/// sees them exit and reaps them itself instead of leaving them to PID 1.
 fn killed_parent_leaves_no_orphan() {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
     let server = ScenarioServer::start(Conn::hold);
     let mut parent = Command::new(env!("CARGO_BIN_EXE_multi_process"))
         .args([
@@ -339,10 +345,24 @@ fn killed_parent_leaves_no_orphan() {
     assert_eq!(workers_of(pid).len(), 3);
     parent.kill().unwrap();
     parent.wait().unwrap();
+    let mut reaped = 0;
     wait_for(
         "the orphaned workers to go",
         Duration::from_secs(10),
-        || workers_of(pid).is_empty().then_some(()),
+        || {
+            // Adopted workers that have exited: collect them.
+            while let Ok(WaitStatus::Signaled(..) | WaitStatus::Exited(..)) =
+                waitpid(None, Some(WaitPidFlag::WNOHANG))
+            {
+                reaped += 1;
+            }
+            (workers_of(pid).is_empty() && children_of(std::process::id()).is_empty()).then_some(())
+        },
+    );
+    nix::sys::prctl::set_child_subreaper(false).unwrap();
+    assert_eq!(
+        reaped, 3,
+        "the three workers were adopted by this test and reaped"
     );
     assert_no_child_left("a killed parent");
 }
