@@ -13,7 +13,7 @@
 
 use crate::{blocking_way, no_room, progress_bar, spawn_failed, thread_builder, thread_room};
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use workload::{Clock, Page, Plan, Trace};
+use workload::{Clock, FetchError, Page, Plan, Trace};
 
 // ANCHOR: thread_way
 /// The seed's `thread_way()`: a pool of `plan.in_flight()` threads.
@@ -35,38 +35,15 @@ pub fn thread_way(plan: &Plan) -> Vec<Trace> {
     // A scope lets the workers borrow `plan` and joins them all before it
     // returns, like the seed's `with ThreadPoolExecutor(...)` block.
     let traces = std::thread::scope(|s| {
-        let mut started = 0;
-        let mut spawn_error = None;
-        // A pool of 20,000 threads meets the same walls as a thread per
-        // page (see scoped.rs): never start more than the process has room
-        // for, and run with the workers that did start.
-        let room = thread_room().unwrap_or(usize::MAX);
-        for id in 0..plan.in_flight() {
-            if id >= room {
-                spawn_error = Some(no_room(room));
-                break;
-            }
-            let (work, done) = (work.clone(), done.clone());
-            let spawned = thread_builder(plan, format!("pool-{id}")).and_then(|b| {
-                b.spawn_scoped(s, move || worker(plan, clock, id, &work, &done))
-                    .map_err(|e| spawn_failed(&e))
-            });
-            match spawned {
-                Ok(_) => started += 1,
-                Err(e) => spawn_error = Some(e),
-            }
-        }
+        let started = start_workers(s, plan, clock, &work, &done);
         // The workers hold their own clones of `done`; dropping ours makes
-        // `results` end once the last worker has finished.
+        // `results` end once the last worker has finished. Until then the
+        // main thread sleeps here, woken once per completed page.
         drop(done);
-        let mut traces = Vec::with_capacity(plan.pages);
-        for trace in results.iter() {
-            bar.inc(1);
-            traces.push(trace);
-        }
-        // If no worker could be started at all, the pages are still in the
-        // queue: each fails with the reason instead of going missing.
-        if let (0, Some(error)) = (started, spawn_error) {
+        let mut traces: Vec<Trace> = results.iter().inspect(|_| bar.inc(1)).collect();
+        // No worker could be started at all: the pages are still in the
+        // queue, and each fails with the reason instead of going missing.
+        if let Err(error) = started {
             let failed = |page: Page| Trace::start(&page, clock).finish(Err(error.clone()));
             traces.extend(work.try_iter().map(failed));
         }
@@ -92,3 +69,40 @@ fn worker(plan: &Plan, clock: Clock, id: usize, work: &Receiver<Page>, done: &Se
     }
 }
 // ANCHOR_END: thread_way
+
+/// Start the pool's workers; how many started, or why none could.
+///
+/// A worker that cannot be started is not fatal: the pool runs with the
+/// ones that did. A pool of 20,000 threads meets the same walls as a thread
+/// per page (see `scoped.rs`), so it never starts more than the process has
+/// room for.
+fn start_workers<'scope>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    plan: &'scope Plan,
+    clock: Clock,
+    work: &Receiver<Page>,
+    done: &Sender<Trace>,
+) -> Result<usize, FetchError> {
+    let room = thread_room().unwrap_or(usize::MAX);
+    let mut started = 0;
+    let mut last_error = None;
+    for id in 0..plan.in_flight() {
+        if id >= room {
+            last_error = Some(no_room(room));
+            break;
+        }
+        let (work, done) = (work.clone(), done.clone());
+        let spawned = thread_builder(plan, format!("pool-{id}")).and_then(|b| {
+            b.spawn_scoped(s, move || worker(plan, clock, id, &work, &done))
+                .map_err(|e| spawn_failed(&e))
+        });
+        match spawned {
+            Ok(_) => started += 1,
+            Err(e) => last_error = Some(e),
+        }
+    }
+    match (started, last_error) {
+        (0, Some(error)) => Err(error),
+        (n, _) => Ok(n),
+    }
+}

@@ -44,19 +44,27 @@ fn one_thread_each(
         // each one right after starting it would be lesson 1 again.
         let mut threads = Vec::with_capacity(plan.pages);
         for i in 0..plan.pages {
-            if i >= room {
-                threads.push(Err(no_room(room)));
-                continue;
-            }
-            let started = builder(i).and_then(|b| {
-                b.spawn_scoped(s, move || {
-                    let trace = blocking_way(plan, &plan.page(i), clock, None);
-                    bar.inc(1);
-                    trace
+            // Every thread started in this scope keeps its stack mapped
+            // until it is joined at the end, so the room is counted once
+            // for the whole run, not per thread alive.
+            let started = if i >= room {
+                Err(no_room(room))
+            } else {
+                builder(i).and_then(|b| {
+                    b.spawn_scoped(s, move || {
+                        let trace = blocking_way(plan, &plan.page(i), clock, None);
+                        bar.inc(1);
+                        trace
+                    })
+                    .map_err(|e| spawn_failed(&e))
                 })
-                .map_err(|e| spawn_failed(&e))
-            });
-            threads.push(started);
+            };
+            // No thread for this page: it fails now, on its own. The
+            // threads already running are not disturbed.
+            threads.push(started.map_err(|error| {
+                bar.inc(1);
+                Trace::start(&plan.page(i), clock).finish(Err(error))
+            }));
         }
         // The seed's `fut.result()`, in page order: join() sleeps until
         // that page's thread has returned its trace.
@@ -68,12 +76,7 @@ fn one_thread_each(
                     let error = FetchError::new(ErrorKind::Io, "the page's thread panicked");
                     Trace::start(&plan.page(i), clock).finish(Err(error))
                 }),
-                // No thread for this page: it fails on its own. The threads
-                // that did start were not disturbed.
-                Err(error) => {
-                    bar.inc(1);
-                    Trace::start(&plan.page(i), clock).finish(Err(error))
-                }
+                Err(failed) => failed,
             })
             .collect()
     });
