@@ -1,0 +1,380 @@
+//! The table `cargo bench` ends with: every lesson and variant on the same
+//! pages, its median time, how far from the ideal, how much of the blocking
+//! time is left, and the seed's own figure normalised the same way. Written
+//! as text (printed), Markdown, JSON and an SVG bar chart.
+
+use crate::charts::{self, Bar};
+use crate::table::{self, Table};
+use crate::{median, seed, LESSONS};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use workload::{Lesson, Plan, Report, Variant};
+
+/// One lesson variant's runs.
+#[derive(Debug)]
+pub struct Row {
+    pub lesson: &'static Lesson,
+    pub variant: &'static Variant,
+    /// Pages in flight, from the variant's concurrency.
+    pub in_flight: usize,
+    pub ideal_ms: f64,
+    /// Every measured run.
+    pub runs: Vec<Report>,
+}
+
+impl Row {
+    /// The runs in which every page was fetched: only they are timed (a
+    /// run that failed fast is not a fast run).
+    pub fn clean_runs(&self) -> impl Iterator<Item = &Report> {
+        self.runs
+            .iter()
+            .filter(|r| r.failed == 0 && r.ok == r.pages)
+    }
+
+    pub fn median_ms(&self) -> Option<f64> {
+        median(&self.clean_runs().map(|r| r.wall_ms).collect::<Vec<_>>())
+    }
+
+    pub fn cpu_ms(&self) -> Option<f64> {
+        median(&self.clean_runs().map(|r| r.cpu_ms).collect::<Vec<_>>())
+    }
+
+    pub fn x_ideal(&self) -> Option<f64> {
+        self.median_ms().map(|m| m / self.ideal_ms)
+    }
+
+    /// Runs in which some page failed, and the first failure seen.
+    pub fn failures(&self) -> (usize, Option<String>) {
+        let failed: Vec<&Report> = self
+            .runs
+            .iter()
+            .filter(|r| r.failed > 0 || r.ok != r.pages)
+            .collect();
+        let first = failed.first().map(|r| match r.failures().next() {
+            Some(t) => {
+                let e = t.error.clone().unwrap_or_else(|| "not finished".into());
+                let short: String = e.chars().take(100).collect();
+                if short.len() < e.len() {
+                    format!("{short}...")
+                } else {
+                    short
+                }
+            }
+            None => format!("{} of {} pages reported", r.traces.len(), r.pages),
+        });
+        (failed.len(), first)
+    }
+
+    fn seed(&self) -> Option<&'static seed::SeedFigure> {
+        seed::for_variant(self.lesson, self.variant.name)
+    }
+}
+
+/// The whole table.
+#[derive(Debug)]
+pub struct BenchReport {
+    pub pages: usize,
+    pub latency_ms: f64,
+    pub rows: Vec<Row>,
+    /// Which machine, and how busy it was.
+    pub machine: String,
+    pub load: Option<f64>,
+}
+
+impl BenchReport {
+    /// A row, not yet measured, for every variant of every landed lesson.
+    pub fn new(pages: usize, latency_ms: f64) -> BenchReport {
+        let mut rows = Vec::new();
+        for lesson in LESSONS {
+            for variant in lesson.variants {
+                let mut plan = Plan::new("http://127.0.0.1:9", pages).expect("a literal URL");
+                plan.latency = Some(std::time::Duration::from_secs_f64(latency_ms / 1e3));
+                plan.workers = Some(variant.concurrency.limit(&plan));
+                rows.push(Row {
+                    lesson,
+                    variant,
+                    in_flight: plan.in_flight(),
+                    ideal_ms: plan.ideal().map_or(latency_ms, |d| d.as_secs_f64() * 1e3),
+                    runs: Vec::new(),
+                });
+            }
+        }
+        BenchReport {
+            pages,
+            latency_ms,
+            rows,
+            machine: crate::machine::describe(),
+            load: crate::machine::load_average(),
+        }
+    }
+
+    /// The median of lesson 1's default variant: what "x blocking" divides by.
+    pub fn blocking_ms(&self) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|r| {
+                std::ptr::eq(r.lesson, LESSONS[0])
+                    && std::ptr::eq(r.variant, &LESSONS[0].variants[0])
+            })
+            .and_then(Row::median_ms)
+    }
+
+    pub fn table(&self) -> Table {
+        let mut t = Table::new(&[
+            "lesson",
+            "variant",
+            ">in flight",
+            ">median ms",
+            ">ideal ms",
+            ">x ideal",
+            ">x blocking",
+            ">cpu ms",
+            ">runs",
+            "seed (Python)",
+            ">seed s",
+            ">seed x ideal",
+            ">seed x blocking",
+            "note",
+        ]);
+        let blocking = self.blocking_ms();
+        for r in &self.rows {
+            let m = r.median_ms();
+            let s = r.seed();
+            let (failed, first) = r.failures();
+            let note = if r.runs.is_empty() {
+                "not run (filtered out)".to_string()
+            } else if failed > 0 {
+                format!(
+                    "{failed} of {} runs had failed pages{}: {}",
+                    r.runs.len(),
+                    if failed == r.runs.len() {
+                        " (no time shown)"
+                    } else {
+                        ", left out of the median"
+                    },
+                    first.unwrap_or_default()
+                )
+            } else {
+                String::new()
+            };
+            t.row([
+                r.lesson.name.to_string(),
+                r.variant.name.to_string(),
+                r.in_flight.to_string(),
+                table::opt(m, table::ms),
+                table::ms(r.ideal_ms),
+                table::opt(r.x_ideal(), table::ratio),
+                table::opt(m.zip(blocking).map(|(m, b)| m / b), table::ratio),
+                table::opt(r.cpu_ms(), table::ms),
+                r.runs.len().to_string(),
+                s.map_or("-".into(), |s| s.label.to_string()),
+                s.map_or("-".into(), |s| format!("{:.2}", s.seconds)),
+                s.map_or("-".into(), |s| table::ratio(s.x_ideal())),
+                s.map_or("-".into(), |s| table::ratio(s.x_blocking())),
+                note,
+            ]);
+        }
+        t
+    }
+
+    /// The notes under the table.
+    pub fn notes(&self) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "- **median ms**: median wall time of one run of all the pages, over the runs criterion sampled.\n\
+             - **ideal ms**: the latency times the rounds the variant needs, latency × ceil(pages / pages in flight); \
+             **x ideal** = median / ideal, 1.00 is perfect.\n\
+             - **x blocking** = median / the median of `sync_blocking`: the share of the blocking time that is left.\n\
+             - **cpu ms**: user + system CPU of the run, the embedded page server's threads left out.\n",
+        );
+        out.push_str(&format!(
+            "- **seed**: the Python seed's own time for ten pages of example.com over the Internet. Its ideal \
+             assumes {:.2} s per page (its blocking time / 10): ten of them for its one-at-a-time versions, \
+             one for the others. Its ratios compare with ours in shape, not in magnitude; below 1.00 means the \
+             Internet was kinder during that run than on average.\n",
+            seed::latency_s()
+        ));
+        let missing = crate::not_landed();
+        if !missing.is_empty() {
+            out.push_str(&format!(
+                "- Not written yet, so not in the table: {} (their `LESSON` tables list no variants; they \
+                 appear here as soon as they do).\n",
+                missing
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        out
+    }
+
+    /// The Markdown page: header, table, notes, the chart.
+    pub fn markdown(&self, command: &str) -> String {
+        let load = self.load.map_or(String::new(), |l| {
+            format!(", load average {l:.2} at the start")
+        });
+        format!(
+            "# Ten pages, every lesson (`cargo bench`)\n\n\
+             {} pages from one embedded page server answering after {} ms, every lesson variant in turn, \
+             measured on {} on {}{load}.\n\nReproduce: `{command}`\n\n{}\n{}\n![bar chart](bench.svg)\n\n\
+             Criterion's own report, with every sample: `{}`\n",
+            self.pages,
+            self.latency_ms,
+            self.machine,
+            crate::machine::today(),
+            self.table().render(),
+            self.notes(),
+            crate::paths::display(&crate::paths::criterion_dir().join("report/index.html")),
+        )
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        let blocking = self.blocking_ms();
+        let rows: Vec<serde_json::Value> = self
+            .rows
+            .iter()
+            .map(|r| {
+                let m = r.median_ms();
+                serde_json::json!({
+                    "lesson": r.lesson.name,
+                    "variant": r.variant.name,
+                    "in_flight": r.in_flight,
+                    "ideal_ms": r.ideal_ms,
+                    "median_ms": m,
+                    "x_ideal": r.x_ideal(),
+                    "x_blocking": m.zip(blocking).map(|(m, b)| m / b),
+                    "cpu_ms": r.cpu_ms(),
+                    "runs": r.runs.len(),
+                    "runs_with_failures": r.failures().0,
+                    "wall_ms": r.runs.iter().map(|x| x.wall_ms).collect::<Vec<_>>(),
+                    "seed": r.seed().map(|s| serde_json::json!({
+                        "label": s.label, "seconds": s.seconds,
+                        "x_ideal": s.x_ideal(), "x_blocking": s.x_blocking(),
+                    })),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "pages": self.pages,
+            "latency_ms": self.latency_ms,
+            "machine": self.machine,
+            "load_average": self.load,
+            "not_written_yet": crate::not_landed(),
+            "rows": rows,
+        })
+    }
+
+    /// The bar chart: time / blocking time, ours beside the seed's.
+    pub fn chart(&self, path: &Path) -> Result<()> {
+        let blocking = self.blocking_ms();
+        let bars: Vec<Bar> = self
+            .rows
+            .iter()
+            .map(|r| {
+                let m = r.median_ms();
+                let s = r.seed();
+                Bar {
+                    label: format!("{} / {}", r.lesson.name, r.variant.name),
+                    value: m.zip(blocking).map(|(m, b)| m / b),
+                    note: m.map_or("not run".into(), |m| {
+                        format!("{} ms (x{:.2} ideal)", table::ms(m), m / r.ideal_ms)
+                    }),
+                    seed: s.map(|s| s.x_blocking()),
+                    seed_note: s.map_or(String::new(), |s| {
+                        format!("seed {}: {:.2} s", s.label, s.seconds)
+                    }),
+                }
+            })
+            .collect();
+        charts::bars(
+            path,
+            &format!(
+                "{} pages at {} ms latency: time as a share of blocking's",
+                self.pages, self.latency_ms
+            ),
+            "time / blocking time (lower is better)",
+            [
+                "this machine (Rust)",
+                "the seed (Python, example.com over the Internet)",
+            ],
+            &bars,
+        )
+    }
+
+    /// Write `bench.md`, `bench.json` and `bench.svg` into `dir`.
+    pub fn write(&self, dir: &Path, command: &str) -> Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let md = dir.join("bench.md");
+        let json = dir.join("bench.json");
+        let svg = dir.join("bench.svg");
+        std::fs::write(&md, self.markdown(command))
+            .with_context(|| format!("writing {}", md.display()))?;
+        std::fs::write(&json, serde_json::to_string_pretty(&self.json())?)
+            .with_context(|| format!("writing {}", json.display()))?;
+        self.chart(&svg)?;
+        Ok(vec![md, json, svg])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(lesson: &str, variant: &str, wall_ms: f64, failed: usize) -> Report {
+        Report {
+            model: lesson.into(),
+            variant: variant.into(),
+            pages: 10,
+            ok: 10 - failed,
+            failed,
+            in_flight: 1,
+            latency_ms: Some(100.0),
+            wall_ms,
+            ideal_ms: Some(1000.0),
+            cpu_ms: 5.0,
+            user_ms: 2.0,
+            sys_ms: 3.0,
+            server_cpu_ms: None,
+            max_rss_kb: 3000,
+            voluntary_switches: 1,
+            involuntary_switches: 1,
+            traces: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_row_per_landed_variant_with_ratios() {
+        let mut b = BenchReport::new(10, 100.0);
+        let expected: usize = LESSONS.iter().map(|l| l.variants.len()).sum();
+        assert_eq!(b.rows.len(), expected);
+        let blocking = &mut b.rows[0];
+        assert_eq!(blocking.lesson.name, "sync_blocking");
+        assert_eq!(blocking.ideal_ms, 1000.0);
+        blocking.runs = vec![
+            report("sync_blocking", "blocking", 1010.0, 0),
+            report("sync_blocking", "blocking", 1030.0, 0),
+            report("sync_blocking", "blocking", 1020.0, 0),
+            report("sync_blocking", "blocking", 5.0, 1),
+        ];
+        // the run with a failed page is left out of the median
+        assert_eq!(b.blocking_ms(), Some(1020.0));
+        let rows = table::parse(&b.table().render(), &["lesson"]);
+        assert_eq!(rows.len(), expected);
+        assert_eq!(rows[0][3], "1020");
+        assert_eq!(rows[0][5], "1.02");
+        assert_eq!(rows[0][6], "1.00");
+        assert_eq!(rows[0][9], "blocking");
+        assert!(
+            rows[0][13].starts_with("1 of 4 runs had failed pages"),
+            "{:?}",
+            rows[0]
+        );
+        let md = b.markdown("cargo bench");
+        assert!(md.contains("cargo bench"));
+        if !crate::not_landed().is_empty() {
+            assert!(md.contains("Not written yet"));
+        }
+        assert_eq!(b.json()["rows"][0]["median_ms"], 1020.0);
+    }
+}

@@ -1,0 +1,198 @@
+//! Run one lesson binary as a child process, with a time limit, and account
+//! for it from the kernel's side.
+//!
+//! `wait4` returns, with the child's exit status, its resource usage: user
+//! and system CPU of the child and of every descendant it waited for (a
+//! worker process of `multi_process` included), the peak resident set of
+//! the largest of them, and their context switches. Those are the sweep's
+//! CPU, memory and switch figures: the OS's account, not the lesson's own.
+
+use std::io::{self, Read};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use workload::Usage;
+
+/// Most bytes kept from a child's stdout or stderr (a 10,000-page JSON
+/// report is a few MB).
+const MAX_OUTPUT: u64 = 256 * 1024 * 1024;
+
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+    /// Killed (with its whole process group) at the time limit.
+    TimedOut,
+}
+
+/// A finished child.
+#[derive(Debug)]
+pub struct Finished {
+    pub exit: Exit,
+    /// From spawn to exit.
+    pub wall: Duration,
+    /// The child tree's usage, from `wait4`.
+    pub usage: Usage,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Finished {
+    /// The first non-empty line of stderr, for a table cell.
+    pub fn first_error_line(&self) -> Option<String> {
+        String::from_utf8_lossy(&self.stderr)
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(|l| l.chars().take(160).collect())
+    }
+}
+
+/// Run `command` to its end, or kill it and its process group once `limit`
+/// has passed. stdin is closed; stdout and stderr are captured.
+pub fn run(mut command: Command, limit: Duration) -> io::Result<Finished> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so that a time limit kills the worker
+        // processes it started too, and a terminal's Ctrl-C reaches only us.
+        .process_group(0);
+    let started = Instant::now();
+    let mut child = command.spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let result = wait4(pid);
+        let _ = tx.send((result, Instant::now()));
+    });
+    let (result, timed_out) = match rx.recv_timeout(limit) {
+        Ok(done) => (done, false),
+        Err(_) => {
+            kill_group(pid);
+            let done = rx
+                .recv()
+                .map_err(|_| io::Error::other("the waiting thread died"))?;
+            (done, true)
+        }
+    };
+    // Whatever the child left behind in its group goes too (normally
+    // nothing: a lesson waits for its workers).
+    kill_group(pid);
+    let ((status, usage), ended) = (result.0?, result.1);
+    let exit = if timed_out {
+        Exit::TimedOut
+    } else if libc::WIFEXITED(status) {
+        Exit::Code(libc::WEXITSTATUS(status))
+    } else {
+        Exit::Signal(libc::WTERMSIG(status))
+    };
+    Ok(Finished {
+        exit,
+        wall: ended - started,
+        usage,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        if let Some(pipe) = pipe {
+            let _ = pipe.take(MAX_OUTPUT).read_to_end(&mut out);
+        }
+        out
+    })
+}
+
+fn kill_group(pid: libc::pid_t) {
+    use nix::sys::signal::{killpg, Signal};
+    let _ = killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+}
+
+/// Wait for the child `pid` to end; its status and its tree's usage.
+fn wait4(pid: libc::pid_t) -> io::Result<(libc::c_int, Usage)> {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: rusage is a plain C struct of integers, for which all
+        // zero bytes is a valid value.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `pid` is our own child, which nothing else waits for (the
+        // std `Child` handle is never waited on), and both pointers are to
+        // live, writable locals of the right types.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        if r == pid {
+            return Ok((status, usage(&ru)));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+fn usage(ru: &libc::rusage) -> Usage {
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    Usage {
+        user: tv(ru.ru_utime),
+        sys: tv(ru.ru_stime),
+        // Linux reports ru_maxrss in KiB.
+        max_rss_kb: ru.ru_maxrss.max(0) as u64,
+        voluntary_switches: ru.ru_nvcsw.max(0) as u64,
+        involuntary_switches: ru.ru_nivcsw.max(0) as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut c = Command::new("/bin/sh");
+        c.args(["-c", script]);
+        c
+    }
+
+    #[test]
+    fn output_status_and_usage() {
+        let f = run(
+            sh("echo out; echo err >&2; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exit 3"),
+            Duration::from_secs(20),
+        )
+        .unwrap();
+        assert_eq!(f.exit, Exit::Code(3));
+        assert_eq!(f.stdout, b"out\n");
+        assert_eq!(f.first_error_line().as_deref(), Some("err"));
+        assert!(f.usage.max_rss_kb > 0);
+        assert!(f.usage.user + f.usage.sys > Duration::ZERO);
+    }
+
+    #[test]
+    fn the_time_limit_kills_the_whole_group() {
+        // The shell starts a grandchild that would hold stdout open for a
+        // minute: killing only the shell would leave us reading forever.
+        let f = run(sh("sleep 60 & sleep 60"), Duration::from_millis(300)).unwrap();
+        assert_eq!(f.exit, Exit::TimedOut);
+        assert!(f.wall < Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_signal_is_reported() {
+        let f = run(sh("kill -TERM $$"), Duration::from_secs(20)).unwrap();
+        assert_eq!(f.exit, Exit::Signal(libc::SIGTERM));
+    }
+
+    #[test]
+    fn a_missing_program_is_an_error() {
+        assert!(run(Command::new("/no/such/program"), Duration::from_secs(1)).is_err());
+    }
+}

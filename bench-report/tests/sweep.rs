@@ -1,0 +1,188 @@
+//! The sweep, end to end, through the binary: `sweep --quick` writes every
+//! file, with a row for every landed lesson variant and values that parse;
+//! a run past its time limit is killed and the table says so; bad input is
+//! a usage error. Nothing here asserts a timing.
+
+use bench_report::{table, LESSONS};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn sweep(args: &[&str], out: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bench-report"))
+        .arg("sweep")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("the bench-report binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn number(cell: &str) -> f64 {
+    cell.parse::<f64>()
+        .unwrap_or_else(|_| panic!("'{cell}' is not a number"))
+}
+
+#[test]
+fn quick_sweep_writes_a_row_for_every_landed_variant() {
+    let out = out_dir("sweep-quick");
+    let o = sweep(&["--quick"], &out);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let landed: Vec<(&str, &str)> = LESSONS
+        .iter()
+        .flat_map(|l| l.variants.iter().map(move |v| (l.name, v.name)))
+        .collect();
+    assert!(!landed.is_empty());
+
+    for f in [
+        "sweep.md",
+        "sweep.json",
+        "sweep-wall.svg",
+        "sweep-cpu.svg",
+        "sweep-rss.svg",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing\n{}", text(&o));
+    }
+    for svg in ["sweep-wall.svg", "sweep-cpu.svg", "sweep-rss.svg"] {
+        let s = std::fs::read_to_string(out.join(svg)).unwrap();
+        assert!(
+            s.starts_with("<svg") && s.trim_end().ends_with("</svg>"),
+            "{svg}"
+        );
+    }
+
+    let md = std::fs::read_to_string(out.join("sweep.md")).unwrap();
+    // The N x variant table: one row per landed variant, a cell per N.
+    let wall = table::parse(&md, &["lesson", "variant", "N=10", "N=40"]);
+    let names: Vec<(&str, &str)> = wall
+        .iter()
+        .map(|r| (r[0].as_str(), r[1].as_str()))
+        .collect();
+    assert_eq!(names, landed, "{md}");
+    assert!(wall
+        .iter()
+        .all(|r| r.len() == 4 && !r[2].is_empty() && !r[3].is_empty()));
+
+    // Every figure: one row per variant and N, numbers where measured.
+    let details = table::parse(&md, &["lesson", "variant", "N", "in flight", "status"]);
+    assert_eq!(details.len(), landed.len() * 2, "{md}");
+    let mut measured = 0;
+    for r in &details {
+        let pages = number(&r[2]);
+        assert!(pages == 10.0 || pages == 40.0, "{r:?}");
+        assert!(number(&r[3]) >= 1.0, "{r:?}");
+        assert!(number(&r[6]) > 0.0, "ideal: {r:?}");
+        match r[4].as_str() {
+            "measured" => {
+                measured += 1;
+                for col in [5, 7, 8, 9, 10, 11, 12, 14, 15] {
+                    number(&r[col]);
+                }
+                assert!(number(&r[11]) > 0.0, "peak RSS: {r:?}");
+            }
+            "estimated" | "not run" | "failed" => assert_eq!(r[5], "-", "{r:?}"),
+            other => panic!("status '{other}' in {r:?}"),
+        }
+    }
+    assert!(measured > 0, "{md}");
+
+    // Lesson 1 runs at N=10 (200 ms ideal) and is estimated at N=40 (800 ms,
+    // over the quick sweep's 0.5 s): both paths of the decision are taken.
+    let blocking = |n: &str| {
+        details
+            .iter()
+            .find(|r| r[0] == "sync_blocking" && r[2] == n)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(blocking("10")[4], "measured", "{md}");
+    assert_eq!(blocking("40")[4], "estimated", "{md}");
+    assert!(
+        md.contains("estimated, not run: one page at a time"),
+        "{md}"
+    );
+
+    // One timeline per landed lesson at the smallest N.
+    for l in LESSONS.iter().filter(|l| !l.variants.is_empty()) {
+        let f = out.join(format!("timeline-{}.svg", l.name));
+        assert!(f.is_file(), "{} missing\n{md}", f.display());
+        let s = std::fs::read_to_string(&f).unwrap();
+        assert!(s.contains("page 0"), "{}", f.display());
+    }
+    for l in LESSONS.iter().filter(|l| l.variants.is_empty()) {
+        assert!(
+            md.contains(&format!("`{}`", l.name)),
+            "no note for {}",
+            l.name
+        );
+    }
+
+    // The JSON holds the same cells.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    let cells = json["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), landed.len() * 2);
+    for c in cells {
+        assert!(
+            c["wall_ms"].is_f64() || c["reason"].is_string(),
+            "a cell with neither a time nor a reason: {c}"
+        );
+    }
+}
+
+#[test]
+fn a_run_past_its_time_limit_is_killed_and_the_table_says_so() {
+    let out = out_dir("sweep-time-limit");
+    // Three pages one after another at 3 s each would take 9 s.
+    let o = sweep(
+        &[
+            "--models",
+            "sync_blocking",
+            "--pages",
+            "3",
+            "--latency-ms",
+            "3000",
+            "--run-up-to-s",
+            "60",
+            "--time-limit-s",
+            "1",
+        ],
+        &out,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(out.join("sweep.md")).unwrap();
+    let details = table::parse(&md, &["lesson", "variant", "N", "in flight", "status"]);
+    assert_eq!(details.len(), LESSONS[0].variants.len(), "{md}");
+    assert!(details.iter().all(|r| r[4] == "failed"), "{md}");
+    assert!(md.contains("killed at the 1 s time limit"), "{md}");
+}
+
+#[test]
+fn bad_models_are_a_usage_error_with_the_choices() {
+    let out = out_dir("sweep-bad-models");
+    let o = sweep(&["--models", "no_such_lesson"], &out);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no lesson 'no_such_lesson'"), "{err}");
+    assert!(err.contains("sync_blocking"), "{err}");
+    assert!(!out.exists(), "nothing is written for a usage error");
+
+    let o = sweep(&["--models", "sync_blocking/no_such_variant"], &out);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no variant 'no_such_variant'"));
+}
