@@ -34,7 +34,6 @@
 use may::coroutine::{Builder, JoinHandle};
 use may::net::TcpStream;
 use std::io::{Read, Write};
-use std::process::ExitCode;
 use std::sync::{Arc, Mutex, Once};
 use std::thread::ThreadId;
 use workload::{
@@ -277,20 +276,23 @@ pub fn parse_stack_kb(text: &str) -> Result<usize, String> {
     }
 }
 
-/// For `main`: reject a bad `--stack-kb` as a usage error (exit 2), the
-/// way the shared flags are rejected. `workload` hands a lesson's own flags
-/// through as text, so without this a typo would only show as every page
-/// failing. Anything else wrong with the arguments is left to
-/// `workload::cli::main`, which reports it the usual way.
-pub fn reject_bad_stack_flag(args: &[std::ffi::OsString]) -> Option<ExitCode> {
+/// For `main`: a bad `--stack-kb` as a usage error (exit 2), the way the
+/// shared flags are refused. `workload` hands a lesson's own flags through
+/// as text, so without this a typo would only show as every page failing.
+/// Anything else wrong with the arguments is left to `workload::cli::main`,
+/// which reports it the usual way.
+pub fn check_stack_flag(args: &[std::ffi::OsString]) -> Result<(), clap::Error> {
     let mut command = workload::cli::command(&LESSON);
-    let matches = command.try_get_matches_from_mut(args).ok()?;
-    let text = matches.get_one::<String>("stack-kb")?;
-    let message = parse_stack_kb(text).err()?;
-    let _ = command
-        .error(clap::error::ErrorKind::InvalidValue, message)
-        .print();
-    Some(ExitCode::from(2))
+    let Ok(matches) = command.try_get_matches_from_mut(args) else {
+        return Ok(());
+    };
+    match matches
+        .get_one::<String>("stack-kb")
+        .map(|t| parse_stack_kb(t))
+    {
+        Some(Err(message)) => Err(command.error(clap::error::ErrorKind::InvalidValue, message)),
+        _ => Ok(()),
+    }
 }
 
 const NO_MORE_STACKS: &str =

@@ -1,7 +1,8 @@
 fn main() -> std::process::ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if let Some(usage_error) = coroutine::reject_bad_stack_flag(&args) {
-        return usage_error;
+    if let Err(usage) = coroutine::check_stack_flag(&args) {
+        let _ = usage.print();
+        return std::process::ExitCode::from(2);
     }
     workload::cli::main_from(&coroutine::LESSON, args)
 }

@@ -1,0 +1,115 @@
+//! The lesson's own flag, `--stack-kb`: checked, honoured, and a stack too
+//! small for the code fails its pages by name instead of killing the
+//! process.
+
+use coroutine::{check_stack_flag, parse_stack_kb, LESSON, MAX_STACK_KB, MIN_STACK_KB};
+use std::ffi::OsString;
+use std::process::Command;
+use std::time::Duration;
+use workload::conformance::run_checked;
+use workload::{ErrorKind, Plan, Server, ServerConfig};
+
+fn args(list: &[&str]) -> Vec<OsString> {
+    std::iter::once("coroutine")
+        .chain(list.iter().copied())
+        .map(OsString::from)
+        .collect()
+}
+
+#[test]
+fn stack_sizes_are_checked() {
+    assert_eq!(parse_stack_kb("4"), Ok(MIN_STACK_KB));
+    assert_eq!(parse_stack_kb("8192"), Ok(MAX_STACK_KB));
+    for bad in ["0", "3", "8193", "-4", "1.5", "lots", ""] {
+        let e = parse_stack_kb(bad).unwrap_err();
+        assert!(e.contains("whole number of KiB"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn a_bad_stack_size_on_the_command_line_is_a_usage_error() {
+    for bad in [
+        &["--stack-kb", "2"][..],
+        &["--stack-kb=huge", "--pages", "3"],
+    ] {
+        let e = check_stack_flag(&args(bad)).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::InvalidValue);
+        assert!(e.to_string().contains("whole number of KiB"), "{e}");
+    }
+    // Good values, no value, and other mistakes are left to workload's CLI.
+    for fine in [
+        &["--stack-kb", "16"][..],
+        &["--pages", "3"],
+        &["--help"],
+        &["--pages", "zero"],
+    ] {
+        assert!(check_stack_flag(&args(fine)).is_ok(), "{fine:?}");
+    }
+}
+
+#[test]
+fn a_bad_stack_size_in_a_plan_fails_every_page_by_name() {
+    let mut plan = Plan::new("http://127.0.0.1:9", 3).unwrap();
+    plan.options.insert("stack-kb".into(), "1".into());
+    let report = run_checked(&LESSON, LESSON.default_variant(), plan);
+    assert_eq!(report.failed, 3);
+    for t in &report.traces {
+        assert_eq!(t.error_kind, Some(ErrorKind::Resource), "{t:?}");
+        assert!(t.error.as_deref().unwrap().contains("--stack-kb '1'"));
+    }
+}
+
+#[test]
+fn pages_run_on_the_given_stack_and_on_may_worker_threads() {
+    let server = Server::start(ServerConfig {
+        latency: Duration::from_millis(20),
+        ..ServerConfig::default()
+    })
+    .expect("page server");
+    for kb in ["64", "1024"] {
+        let mut plan = Plan::new(&server.url(), 8).unwrap();
+        plan.options.insert("stack-kb".into(), kb.into());
+        let report = run_checked(&LESSON, LESSON.default_variant(), plan);
+        assert_eq!(
+            report.ok,
+            8,
+            "--stack-kb {kb}: {:?}",
+            report.failures().next()
+        );
+        // Each page notes the OS thread that finished it: may's workers (one
+        // per core) and its timer thread, never one thread per page.
+        for t in &report.traces {
+            assert!(t.worker.is_some_and(|w| w < 8), "{t:?}");
+        }
+    }
+}
+
+/// The overflow is run in a child process: the test harness's own threads
+/// have nothing to do with it, and a crash would show as a signal here
+/// rather than take the tests down. It must not crash: may's guard page
+/// and signal handler turn it into one failed page per coroutine.
+#[test]
+fn a_stack_too_small_fails_the_pages_not_the_process() {
+    let out = Command::new(env!("CARGO_BIN_EXE_coroutine"))
+        .args(["--pages", "3", "--latency-ms", "0", "--stack-kb", "4"])
+        .output()
+        .expect("run the coroutine binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "exit status {:?}: {stderr}",
+        out.status
+    );
+    assert_eq!(
+        stderr
+            .matches("failed: resource: the coroutine overflowed its 4 KiB stack")
+            .count(),
+        3,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("has overflowed its stack"),
+        "may's own report: {stderr}"
+    );
+}
