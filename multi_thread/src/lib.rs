@@ -24,9 +24,9 @@
 //!   send their traces back over another one. The channel is the
 //!   synchronised queue the seed asks for.
 //! - [`scoped`]: no queue at all, one thread per page, started in a
-//!   `std::thread::scope`. Simple, until the process runs out of threads:
-//!   then the page that cannot get one fails as `resource`, and the run
-//!   goes on.
+//!   `std::thread::scope`. Simple, until the process runs out of threads
+//!   (about 16,000 here): then the page that cannot get one fails as
+//!   `resource`, and the run goes on.
 //! - [`rayon`]: `par_iter` on rayon's pool. Rayon is built for CPU work and
 //!   sizes its pool to the cores; a thread that blocks in `read` holds one
 //!   of those few threads for the whole latency. On two cores, ten pages
@@ -36,11 +36,11 @@
 //!
 //! The obvious queue is a `Vec` of pages that every worker pops from. Two
 //! threads popping at the same moment both read the same length, both take
-//! the same last page (fetched twice), both write back `len - 1` (so one
-//! page is lost, or, with the writes interleaved differently, a freed slot
-//! is read): a *data race*, undefined behaviour in Rust as in C. Rust
-//! refuses to compile it: a `&mut Vec` can be lent to one thread at a time,
-//! so this does not build:
+//! the same last page (fetched twice) and both store `len - 1`, so two
+//! takes shrink the queue by one; other interleavings read a slot after the
+//! other thread has moved the page out of it. That is a *data race*,
+//! undefined behaviour in Rust as in C, and Rust refuses to compile it: a
+//! `&mut Vec` can be lent to one thread at a time, so this does not build:
 //!
 //! ```compile_fail,E0499
 //! let mut queue: Vec<usize> = (0..10).collect();
@@ -79,19 +79,20 @@ pub const LESSON: workload::Lesson = workload::Lesson {
     variants: &[
         workload::Variant {
             name: "pool",
-            about: "the seed's thread_way: W threads fed by a channel (--workers, default pages, at most 100)",
+            about: "the seed's thread_way: W threads fed by a channel (--workers, default <= 100)",
             concurrency: Concurrency::Workers { default_max: 100 },
             fetch: pool::thread_way,
         },
         workload::Variant {
             name: "scoped",
-            about: "one thread per page in std::thread::scope; a page without a thread fails as resource",
+            about:
+                "one thread per page in std::thread::scope; no thread: the page fails as resource",
             concurrency: Concurrency::All,
             fetch: scoped::thread_per_page,
         },
         workload::Variant {
             name: "rayon",
-            about: "par_iter on rayon's pool, one thread per core: the wrong tool for blocking I/O",
+            about: "par_iter on rayon's pool, a thread per core: the wrong tool for blocking I/O",
             concurrency: Concurrency::Cores,
             fetch: rayon::par_iter_way,
         },
@@ -100,8 +101,8 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         name: STACK_KB,
         value_name: "KIB",
         help: "Stack size of each thread the pool and scoped variants start, in KiB \
-               (default: Rust's 2048). One the OS cannot map (e.g. 1125899906842624, 1 EiB) \
-               makes every spawn fail: the pages fail as resource",
+               (default: Rust's 2048, at least 64). One the OS cannot map \
+               (e.g. 1125899906842624, 1 EiB) makes every spawn fail: the pages fail as resource",
     }],
 };
 
@@ -159,27 +160,36 @@ fn fetch(
 }
 // ANCHOR_END: blocking_way
 
+/// The smallest `--stack-kb` accepted. A fetch fits in 16 KiB of stack in
+/// a release build but needs between 24 and 32 KiB in a debug build (found
+/// with `--stack-kb`); a thread that overflows its stack aborts the whole
+/// process, so sizes below twice that are refused rather than tried.
+pub const MIN_STACK_KB: u64 = 64;
+
 /// A thread builder with the `--stack-kb` of the plan, named for `ps -L`
 /// and for panic messages.
 pub fn thread_builder(plan: &Plan, name: String) -> Result<std::thread::Builder, FetchError> {
     let builder = std::thread::Builder::new().name(name);
-    match plan.options.get(STACK_KB) {
-        None => Ok(builder),
-        Some(text) => {
-            let bytes = text
-                .parse::<u64>()
-                .ok()
-                .and_then(|kb| kb.checked_mul(1024))
-                .and_then(|b| usize::try_from(b).ok())
-                .ok_or_else(|| {
-                    FetchError::new(
-                        ErrorKind::Resource,
-                        format!("--stack-kb '{text}' is not a stack size in KiB"),
-                    )
-                })?;
-            Ok(builder.stack_size(bytes))
-        }
+    let Some(text) = plan.options.get(STACK_KB) else {
+        return Ok(builder);
+    };
+    let refused = |why: &str| {
+        FetchError::new(
+            ErrorKind::Resource,
+            format!("--stack-kb '{text}' {why}; no thread was started"),
+        )
+    };
+    let kb: u64 = text.parse().map_err(|_| refused("is not a size in KiB"))?;
+    if kb < MIN_STACK_KB {
+        return Err(refused(&format!(
+            "is below the {MIN_STACK_KB} KiB a thread of this lesson needs"
+        )));
     }
+    let bytes = kb
+        .checked_mul(1024)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| refused("does not fit in this machine's address space"))?;
+    Ok(builder.stack_size(bytes))
 }
 
 // ANCHOR: thread_room

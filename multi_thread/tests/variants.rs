@@ -139,16 +139,27 @@ fn a_small_stack_is_enough_for_a_page() {
 }
 
 #[test]
-fn a_stack_size_that_is_not_a_number_is_named() {
+fn a_stack_size_that_is_not_usable_is_named() {
     let server = server(1);
-    for name in ["pool", "scoped"] {
-        let report = run(name, with_stack(&server, 2, "lots"));
-        for t in &report.traces {
-            assert_eq!(t.error_kind, Some(ErrorKind::Resource), "{name}: {t:?}");
-            let error = t.error.as_deref().unwrap_or_default();
-            assert!(error.contains("--stack-kb 'lots'"), "{error}");
+    for (kb, why) in [
+        ("lots", "is not a size in KiB"),
+        ("16", "is below the 64 KiB"),
+        ("-1", "is not a size in KiB"),
+        ("18446744073709551615", "does not fit"),
+    ] {
+        for name in ["pool", "scoped"] {
+            let report = run(name, with_stack(&server, 2, kb));
+            for t in &report.traces {
+                assert_eq!(t.error_kind, Some(ErrorKind::Resource), "{name}: {t:?}");
+                let error = t.error.as_deref().unwrap_or_default();
+                assert!(
+                    error.contains(&format!("--stack-kb '{kb}' {why}")),
+                    "{error}"
+                );
+            }
         }
     }
+    assert_eq!(server.served(), 0);
 }
 
 fn binary(args: &[&str]) -> std::process::Output {
