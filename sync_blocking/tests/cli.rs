@@ -162,3 +162,21 @@ fn peak_rss_is_the_lesson_s_own_not_its_parent_s() {
         "peak RSS {peak_kb} KiB"
     );
 }
+
+#[test]
+fn peak_rss_ignores_what_the_parent_s_children_used() {
+    // The kernel hands a process its parent's "largest child" figure; a
+    // shell that ran something big before the lesson must not show in it.
+    let script = format!(
+        "python3 -c 'x = bytearray(200_000_000); x[::4096] = bytes(len(x[::4096]))' 2>/dev/null \
+         || head -c 200000000 /dev/zero | tail -c 1 >/dev/null; \
+         exec {} --pages 1 --latency-ms 0 --json",
+        env!("CARGO_BIN_EXE_sync_blocking")
+    );
+    let out = Command::new("sh").arg("-c").arg(script).output().unwrap();
+    let peak_kb = json(&out)["max_rss_kb"].as_u64().unwrap();
+    assert!(
+        peak_kb > 0 && peak_kb < 128 * 1024,
+        "peak RSS {peak_kb} KiB"
+    );
+}

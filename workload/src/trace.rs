@@ -144,6 +144,8 @@ pub struct Usage {
     pub sys: Duration,
     /// Peak resident set, of this process or of its largest child.
     pub max_rss_kb: u64,
+    /// The largest waited-for child's peak, as the kernel keeps it.
+    pub children_max_rss_kb: u64,
     pub voluntary_switches: u64,
     pub involuntary_switches: u64,
 }
@@ -161,11 +163,12 @@ impl Usage {
             if let Ok(u) = getrusage(who) {
                 total.user += tv(u.user_time());
                 total.sys += tv(u.system_time());
-                let peak = match who {
-                    UsageWho::RUSAGE_SELF => peak_rss_kb().unwrap_or(u.max_rss() as u64),
-                    _ => u.max_rss() as u64,
-                };
-                total.max_rss_kb = total.max_rss_kb.max(peak);
+                match who {
+                    UsageWho::RUSAGE_SELF => {
+                        total.max_rss_kb = peak_rss_kb().unwrap_or(u.max_rss() as u64)
+                    }
+                    _ => total.children_max_rss_kb = u.max_rss() as u64,
+                }
                 total.voluntary_switches += u.voluntary_context_switches() as u64;
                 total.involuntary_switches += u.involuntary_context_switches() as u64;
             }
@@ -173,13 +176,23 @@ impl Usage {
         total
     }
 
-    /// What happened between `before` and `self` (the peak RSS stays a
-    /// peak: it cannot be subtracted).
+    /// What happened between `before` and `self`. Peaks cannot be
+    /// subtracted: the result's `max_rss_kb` is this process's peak, or a
+    /// child's if a child waited for during the run went higher. (The
+    /// children's figure is inherited across fork and exec too: a lesson run
+    /// by `cargo run` starts with rustc's peak in it, so a child's peak
+    /// counts only if it rose during the run.)
     pub fn since(&self, before: &Usage) -> Usage {
+        let children = if self.children_max_rss_kb > before.children_max_rss_kb {
+            self.children_max_rss_kb
+        } else {
+            0
+        };
         Usage {
             user: self.user.saturating_sub(before.user),
             sys: self.sys.saturating_sub(before.sys),
-            max_rss_kb: self.max_rss_kb,
+            max_rss_kb: self.max_rss_kb.max(children),
+            children_max_rss_kb: children,
             voluntary_switches: self
                 .voluntary_switches
                 .saturating_sub(before.voluntary_switches),
