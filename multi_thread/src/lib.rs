@@ -166,30 +166,53 @@ fn fetch(
 /// process, so sizes below twice that are refused rather than tried.
 pub const MIN_STACK_KB: u64 = 64;
 
+/// `--stack-kb` in bytes, or a sentence saying why the text is not a
+/// stack size this lesson can use.
+pub fn parse_stack_kb(text: &str) -> Result<usize, String> {
+    let kb: u64 = text
+        .parse()
+        .map_err(|_| format!("--stack-kb '{text}' is not a size in KiB"))?;
+    if kb < MIN_STACK_KB {
+        return Err(format!(
+            "--stack-kb '{text}' is below the {MIN_STACK_KB} KiB a thread of this lesson needs"
+        ));
+    }
+    kb.checked_mul(1024)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| format!("--stack-kb '{text}' does not fit in this machine's address space"))
+}
+
+/// For `main`: a bad `--stack-kb` is a usage error (exit 2), like a bad
+/// shared flag. `workload` passes a lesson's own flags through as text, so
+/// without this check a typo would only show as every page failing.
+/// Anything else wrong with the arguments is left to `workload::cli`.
+pub fn check_flags(args: &[std::ffi::OsString]) -> Result<(), clap::Error> {
+    let mut command = workload::cli::command(&LESSON);
+    let Ok(matches) = command.try_get_matches_from_mut(args) else {
+        return Ok(());
+    };
+    match matches
+        .get_one::<String>(STACK_KB)
+        .map(|t| parse_stack_kb(t))
+    {
+        Some(Err(message)) => Err(command.error(clap::error::ErrorKind::InvalidValue, message)),
+        _ => Ok(()),
+    }
+}
+
 /// A thread builder with the `--stack-kb` of the plan, named for `ps -L`
-/// and for panic messages.
+/// and for panic messages. A plan that did not come through `main` (a test,
+/// the benchmark) can still hold a bad size: its pages fail with the reason.
 pub fn thread_builder(plan: &Plan, name: String) -> Result<std::thread::Builder, FetchError> {
     let builder = std::thread::Builder::new().name(name);
-    let Some(text) = plan.options.get(STACK_KB) else {
-        return Ok(builder);
-    };
-    let refused = |why: &str| {
-        FetchError::new(
+    match plan.options.get(STACK_KB).map(|text| parse_stack_kb(text)) {
+        None => Ok(builder),
+        Some(Ok(bytes)) => Ok(builder.stack_size(bytes)),
+        Some(Err(why)) => Err(FetchError::new(
             ErrorKind::Resource,
-            format!("--stack-kb '{text}' {why}; no thread was started"),
-        )
-    };
-    let kb: u64 = text.parse().map_err(|_| refused("is not a size in KiB"))?;
-    if kb < MIN_STACK_KB {
-        return Err(refused(&format!(
-            "is below the {MIN_STACK_KB} KiB a thread of this lesson needs"
-        )));
+            format!("{why}; no thread was started"),
+        )),
     }
-    let bytes = kb
-        .checked_mul(1024)
-        .and_then(|b| usize::try_from(b).ok())
-        .ok_or_else(|| refused("does not fit in this machine's address space"))?;
-    Ok(builder.stack_size(bytes))
 }
 
 // ANCHOR: thread_room

@@ -195,6 +195,17 @@ fn the_binary_reports_spawn_failures_and_exits_1() {
 }
 
 #[test]
+fn the_binary_refuses_an_unusable_stack_size_as_a_usage_error() {
+    for kb in ["16", "lots", "18446744073709551615"] {
+        let out = binary(&["--stack-kb", kb, "--pages", "1", "--latency-ms", "0"]);
+        assert_eq!(out.status.code(), Some(2), "--stack-kb {kb}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("--stack-kb '{kb}'")), "{stderr}");
+        assert!(out.stdout.is_empty(), "no run was made");
+    }
+}
+
+#[test]
 fn help_lists_the_variants_and_the_stack_flag() {
     let out = binary(&["--help"]);
     assert_eq!(out.status.code(), Some(0));
