@@ -612,17 +612,46 @@ pub fn one_silent_page(lesson: &'static Lesson) {
     );
 }
 
-/// One `#[test]` per scenario, each run against every variant of the lesson.
+/// A scenario: runs against every variant of a lesson, panics on failure.
+pub type Scenario = fn(&'static Lesson);
+
+/// The one list of scenarios: both [`SCENARIOS`] and
+/// [`conformance_tests!`](crate::conformance_tests) are made from it.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! conformance_tests {
-    ($lesson:expr) => {
-        $crate::conformance_tests!(@tests $lesson;
+macro_rules! __with_scenarios {
+    ($macro:ident! ($($args:tt)*)) => {
+        $crate::$macro!($($args)*
             good_pages empty_pages not_found server_error redirect reset_mid_body
             short_body no_content_length chunked drip drip_past_timeout garbage
             bad_status_line endless_headers huge_body black_hole silent_close
             unsupported_coding refused one_bad_page one_silent_page);
     };
-    (@tests $lesson:expr; $($name:ident)*) => {
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __scenario_table {
+    ($($name:ident)*) => {
+        /// Every scenario, by name.
+        pub const SCENARIOS: &[(&str, Scenario)] = &[$((stringify!($name), $name)),*];
+    };
+}
+
+crate::__with_scenarios!(__scenario_table!());
+
+/// One `#[test]` per scenario, each run against every variant of the lesson.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($lesson:expr) => {
+        $crate::__with_scenarios!(__conformance_test_fns!($lesson;));
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_test_fns {
+    ($lesson:expr; $($name:ident)*) => {
         $(
             #[test]
             fn $name() {
@@ -630,4 +659,46 @@ macro_rules! conformance_tests {
             }
         )*
     };
+}
+
+/// The suite for a test with `harness = false` (a lesson whose test binary
+/// needs its own `main`, like `multi_process`, whose workers are the test
+/// binary itself): runs the scenarios whose names contain every non-flag
+/// argument, catching each one's panic, prints a line per scenario and
+/// `N passed, M failed`, and fails if any failed.
+pub fn run_all(lesson: &'static Lesson) -> std::process::ExitCode {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let chosen: Vec<&(&str, Scenario)> = SCENARIOS
+        .iter()
+        .filter(|(name, _)| filters.iter().all(|f| name.contains(f.as_str())))
+        .collect();
+    println!(
+        "conformance: {} scenarios against {}",
+        chosen.len(),
+        lesson.name
+    );
+    let (mut passed, mut failed) = (0, 0);
+    for (name, scenario) in chosen {
+        let started = std::time::Instant::now();
+        // A scenario fails by panicking (assert!); the default hook prints
+        // the message on stderr.
+        let outcome = std::panic::catch_unwind(|| scenario(lesson));
+        let took = started.elapsed().as_millis();
+        if outcome.is_ok() {
+            passed += 1;
+            println!("test {name} ... ok ({took} ms)");
+        } else {
+            failed += 1;
+            println!("test {name} ... FAILED ({took} ms)");
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
 }
