@@ -54,7 +54,7 @@ pub const SAVE: Flag = Flag {
     value_name: "DIR",
     help: "Write every page's body to DIR/page-<i>.html (created if missing). \
            tokio, tokio-mt and reqwest write off the event loop; mini writes \
-           on it, and says why that is wrong",
+           on it (a shortcut its source explains)",
 };
 
 /// The lesson's table: its variants, for the binary, the tests and the

@@ -413,43 +413,4 @@ mod tests {
             .max();
         assert!(most <= Some(2), "{most:?} pages in flight with --workers 2");
     }
-
-    /// `--save DIR` writes every page, byte for byte.
-    #[test]
-    fn save_writes_every_page() {
-        let server = workload::Server::start(workload::ServerConfig {
-            latency: std::time::Duration::ZERO,
-            size: 700,
-            ..Default::default()
-        })
-        .unwrap();
-        let dir = std::env::temp_dir().join(format!("async_await-save-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut plan = Plan::new(&server.url(), 3).unwrap();
-        plan.options
-            .insert("save".into(), dir.join("pages").display().to_string());
-        let traces = fetch_all(&plan);
-        assert!(traces.iter().all(Trace::is_ok), "{traces:?}");
-        for i in 0..3 {
-            let saved = std::fs::read(crate::save_path(&dir.join("pages"), i)).unwrap();
-            assert_eq!(saved, workload::server::page_body(i, 700), "page {i}");
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    /// A save directory that cannot exist fails every page, with the reason.
-    #[test]
-    fn unusable_save_dir_is_a_named_error() {
-        let file = std::env::temp_dir().join(format!("async_await-file-{}", std::process::id()));
-        std::fs::write(&file, b"a file, not a directory").unwrap();
-        let mut plan = Plan::new("http://127.0.0.1:9", 2).unwrap();
-        plan.options
-            .insert("save".into(), file.join("sub").display().to_string());
-        let traces = fetch_all(&plan);
-        let _ = std::fs::remove_file(&file);
-        for t in &traces {
-            assert_eq!(t.error_kind, Some(ErrorKind::Io));
-            assert!(t.error.as_deref().unwrap().contains("--save"), "{t:?}");
-        }
-    }
 }
