@@ -6,7 +6,7 @@
 //!
 //! 1. **The reactor** ([`Reactor`]): the seed's `selector`. It owns an epoll
 //!    set and remembers, for each socket, the waker of the task waiting to
-//!    read from it or write to it, plus a list of timers. [`Reactor::turn`]
+//!    read from it or write to it, plus a list of timers. `Reactor::turn`
 //!    sleeps in `epoll_wait` and wakes whoever an event concerns.
 //! 2. **The futures** ([`Connect`], [`Write`], [`Read`], [`Sleep`]): the
 //!    seed's `Future` objects. Each is a struct whose `poll` tries the
@@ -19,7 +19,7 @@
 //!    queue; the loop polls the ready tasks, and when there are none, turns
 //!    the reactor.
 //!
-//! On top of them, [`fetch`] is lesson 1's blocking code again, with
+//! On top of them, `fetch` is lesson 1's blocking code again, with
 //! `.await` after each call: the compiler turns it into a state machine
 //! whose `poll` runs from one `.await` to the next - the seed's generator
 //! with `yield from`.
@@ -410,7 +410,7 @@ async fn with_deadline<F: Future>(reactor: &Reactor, at: Instant, fut: F) -> Opt
 // 3. The executor: tasks, wakers, and the loop.
 // ---------------------------------------------------------------------------
 
-// ANCHOR: executor
+// ANCHOR: waker
 /// A waker that puts its task's number on the ready queue: the seed's
 /// `future.add_done_callback(task.step)`, reduced to "step me again".
 struct TaskWaker {
@@ -436,6 +436,7 @@ impl Wake for TaskWaker {
         }
     }
 }
+// ANCHOR_END: waker
 
 /// A task: the seed's `Task(crawler.fetch())`, a future driven to the end.
 struct Task<'a> {
@@ -486,6 +487,7 @@ impl<'a> Executor<'a> {
             .push_back(task);
     }
 
+    // ANCHOR: run
     /// Run every task to its end. An error means the reactor failed; the
     /// tasks not finished then are dropped (their pages never end).
     pub fn run(&mut self, reactor: &Reactor) -> io::Result<()> {
@@ -520,8 +522,8 @@ impl<'a> Executor<'a> {
         }
         Ok(())
     }
+    // ANCHOR_END: run
 }
-// ANCHOR_END: executor
 
 // ---------------------------------------------------------------------------
 // The lesson's code, on top: lesson 1's fetch, with .await.
