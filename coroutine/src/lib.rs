@@ -105,15 +105,15 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
             let builder = Builder::new().stack_size(stack_kb * 1024 / WORD);
             // SAFETY: may leaves two rules to the caller of spawn.
             // 1. Thread-local storage. A coroutine suspended on one worker
-            //    thread may be resumed on the other (or on may's timer
-            //    thread), so a thread local must not be used across a
-            //    suspension point, i.e. across a may socket call. The
-            //    coroutine below uses thread locals only inside calls that
-            //    do not suspend (the allocator's caches, `thread::current()`
-            //    in `Threads::index`), never holding one across a socket
-            //    call, and it takes no lock across one either. Everything it
-            //    owns is `Send` (`Arc<Plan>`, `Page`, `Clock`), which the
-            //    Builder's bounds check, so its stack may move between threads.
+            //    thread may be resumed on another, so a thread local must
+            //    not be used across a suspension point, i.e. across a may
+            //    socket call. The coroutine below uses thread locals only
+            //    inside calls that do not suspend (the allocator's caches,
+            //    `thread::current()` in `Threads::index`), never holding one
+            //    across a socket call, and it takes no lock across one
+            //    either. Everything it owns is `Send` (`Arc<Plan>`, `Page`,
+            //    `Clock`, `Arc<Threads>`), which the Builder's bounds check,
+            //    so its stack may move between threads.
             // 2. The stack. It has a fixed size and cannot grow. `stack_kb`
             //    is at least one page; the default (32 KiB) is above the
             //    deepest use measured in a debug build (about 22 KiB; 6 KiB in
@@ -320,9 +320,9 @@ fn failed(page: &Page, clock: Clock, e: FetchError) -> Trace {
     Trace::start(page, clock).finish(Err(e))
 }
 
-/// Small numbers for the OS threads that run the coroutines (may's workers,
-/// and its timer thread, which resumes a coroutine whose timeout fired), for
-/// the traces' `worker` field.
+/// Small numbers for the OS threads that ran the coroutines (may's worker
+/// threads, one per core; each runs its own epoll loop and its own timers),
+/// for the traces' `worker` field.
 #[derive(Default)]
 struct Threads(Mutex<Vec<ThreadId>>);
 
