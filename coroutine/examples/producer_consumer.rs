@@ -20,8 +20,10 @@ use std::time::Duration;
 type Message = u32;
 type Reply = &'static str;
 
+// ANCHOR: generator
 /// The seed's `consumer()`: wait for a message, handle it, answer, again.
-/// `None` is the seed's `if not n: return`.
+/// `None` is the seed's `if not n: return`. (The `'static` in the scope's
+/// type says the generator borrows nothing from its creator.)
 fn consumer(mut scope: Scope<'_, 'static, Message, Reply>) -> Reply {
     let mut reply = "";
     // The seed's `n = yield r`, but one call deeper: `next_message` does
@@ -55,6 +57,7 @@ fn with_a_generator() {
     let last = c.raw_send(None);
     println!("[PRODUCER] consumer ended: {last:?}");
 }
+// ANCHOR_END: generator
 
 /// The same conversation between two may coroutines: each side blocks on a
 /// channel, and may switches to the other while it waits, on whatever
