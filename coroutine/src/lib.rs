@@ -16,10 +16,11 @@
 //! call it was suspended in, with all its local variables where it left
 //! them. That is the "stackful" part: the whole call chain, several frames
 //! deep, is frozen on the coroutine's own stack. A Python generator (or a
-//! Rust `async fn`) can only suspend in its own frame, which is why lessons
-//! 5 and 7 need callbacks or `await` at every level; a stackful coroutine can
-//! suspend anywhere below it, so ordinary-looking code is enough (seed 003's
-//! table: "can suspend inside nested functions").
+//! Rust `async fn`) can only suspend in its own frame, which is why lesson 7
+//! needs `async` and `.await` at every level on the way down (and lesson 5
+//! a callback at every wait); a stackful coroutine can suspend anywhere
+//! below it, so ordinary-looking code is enough (seed 003's table: "can
+//! suspend inside nested functions").
 //!
 //! The price is also the stack: each coroutine owns a fixed-size stack
 //! (`--stack-kb`), allocated up front, that cannot grow. Too small, and it
