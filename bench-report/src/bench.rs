@@ -277,9 +277,11 @@ impl BenchReport {
                 Bar {
                     label: format!("{} / {}", r.lesson.name, r.variant.name),
                     value: m.zip(blocking).map(|(m, b)| m / b),
-                    note: m.map_or("not run".into(), |m| {
-                        format!("{} ms (x{:.2} ideal)", table::ms(m), m / r.ideal_ms)
-                    }),
+                    note: match m {
+                        Some(m) => format!("{} ms (x{:.2} ideal)", table::ms(m), m / r.ideal_ms),
+                        None if r.runs.is_empty() => "not run (filtered out)".into(),
+                        None => "every run had failed pages: see the table".into(),
+                    },
                     seed: s.map(|s| s.x_blocking()),
                     seed_note: s.map_or(String::new(), |s| {
                         format!("seed {}: {:.2} s", s.label, s.seconds)

@@ -247,8 +247,8 @@ pub fn loglog(
     // right, where it cannot hide a point.
     let (plot, legend) = root.split_horizontally(830);
     let mut chart = ChartBuilder::on(&plot)
-        .margin_top(40)
         .margin(16)
+        .margin_top(40)
         .margin(16)
         .x_label_area_size(46)
         .y_label_area_size(70)

@@ -13,11 +13,23 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use workload::Usage;
 
 /// Most bytes kept from a child's stdout or stderr (a 10,000-page JSON
 /// report is a few MB).
 const MAX_OUTPUT: u64 = 256 * 1024 * 1024;
+
+/// A child tree's resource usage, as `wait4` returns it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub user: Duration,
+    pub sys: Duration,
+    /// `ru_maxrss`: the largest peak resident set in the tree, in KiB. It
+    /// also holds the parent's peak at the moment of `exec` (the kernel
+    /// carries it over), so for a small child it says more about us.
+    pub max_rss_kb: u64,
+    pub voluntary_switches: u64,
+    pub involuntary_switches: u64,
+}
 
 /// How a child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -81,6 +81,11 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     bin_dir: Option<PathBuf>,
 
+    /// Extra flags for one lesson's binary, e.g. --lesson-args coroutine="--stack-kb 8"
+    /// (repeat the option for more lessons).
+    #[arg(long = "lesson-args", value_name = "LESSON=FLAGS")]
+    lesson_args: Vec<String>,
+
     /// Do not run `cargo build` for the binaries first (it is skipped anyway
     /// when cargo did not start this program).
     #[arg(long)]
@@ -100,6 +105,8 @@ struct Config {
     bin_dir: PathBuf,
     build: bool,
     jobs: Vec<Job>,
+    /// `--lesson-args`, by lesson.
+    extra: BTreeMap<&'static str, Vec<String>>,
     /// Lessons asked for (or all) that have not landed.
     missing: Vec<&'static str>,
     command: String,
@@ -173,7 +180,22 @@ impl Config {
                 .map(Path::to_path_buf)
                 .ok_or_else(|| anyhow!("this executable has no directory"))?,
         };
-        let shown: Vec<String> = std::env::args().skip(1).collect();
+        let mut extra: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+        for a in &a.lesson_args {
+            let (name, flags) = a.split_once('=').ok_or_else(|| {
+                anyhow!("--lesson-args '{a}': write LESSON=FLAGS, e.g. coroutine=\"--stack-kb 8\"")
+            })?;
+            let lesson = bench_report::lesson(name.trim())
+                .ok_or_else(|| anyhow!("--lesson-args: no lesson '{}'", name.trim()))?;
+            extra
+                .entry(lesson.name)
+                .or_default()
+                .extend(flags.split_whitespace().map(String::from));
+        }
+        let shown: Vec<String> = std::env::args()
+            .skip(1)
+            .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
+            .collect();
         Ok(Config {
             pages,
             latency_ms: a.latency_ms.unwrap_or(if quick { 20 } else { 1000 }),
@@ -185,6 +207,7 @@ impl Config {
             bin_dir,
             build: !a.no_build,
             jobs,
+            extra,
             missing,
             command: format!("cargo run --release -p bench-report -- {}", shown.join(" ")),
         })
@@ -573,7 +596,8 @@ fn run_once(
         .args(["--latency-ms", &config.latency_ms.to_string()])
         .args(["--pages", &pages.to_string()])
         .args(["--variant", job.variant.name])
-        .args(["--timeout-ms", &config.page_timeout_ms().to_string()]);
+        .args(["--timeout-ms", &config.page_timeout_ms().to_string()])
+        .args(config.extra.get(job.lesson.name).into_iter().flatten());
     let f = match child::run(c, limit) {
         Ok(f) => f,
         Err(e) => {
@@ -742,6 +766,20 @@ impl Cell {
 
     fn measured(&self) -> bool {
         self.wall_ms.is_some()
+    }
+}
+
+/// "1458 ms", "10.0 s", "2.8 h": a duration a reader takes in at a glance.
+fn human(ms: f64) -> String {
+    let s = ms / 1e3;
+    if ms < 10_000.0 {
+        format!("{} ms", table::ms(ms))
+    } else if s < 100.0 {
+        format!("{s:.1} s")
+    } else if s < 3600.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{:.1} h", s / 3600.0)
     }
 }
 
@@ -957,13 +995,13 @@ impl SweepReport<'_> {
                 row.push(match self.cell(job, n) {
                     None => "-".into(),
                     Some(c) if c.measured() => format!(
-                        "{} ms (x{}){}",
-                        table::ms(c.wall_ms.unwrap_or_default()),
+                        "{} (x{}){}",
+                        human(c.wall_ms.unwrap_or_default()),
                         table::opt(c.x_ideal, table::ratio),
                         note(c)
                     ),
                     Some(c) if c.status == "estimated" => {
-                        format!("~{} ms est.{}", table::ms(c.ideal_ms), note(c))
+                        format!("~{} est.{}", human(c.ideal_ms), note(c))
                     }
                     Some(c) => format!("{}{}", c.status, note(c)),
                 });
@@ -1048,6 +1086,9 @@ impl SweepReport<'_> {
             c.repeat,
             c.command.trim_end(),
         );
+        for (lesson, flags) in &c.extra {
+            out.push_str(&format!("`{lesson}` ran with `{}`.\n\n", flags.join(" ")));
+        }
         out.push_str("## Wall time (x ideal)\n\n");
         out.push_str(&self.wall_table().render());
         out.push('\n');
@@ -1138,6 +1179,7 @@ impl SweepReport<'_> {
             "pages": c.pages,
             "run_up_to_s": c.run_up_to.as_secs_f64(),
             "not_written_yet": c.missing,
+            "lesson_args": c.extra,
             "cells": self.cells,
         })
     }
@@ -1298,6 +1340,7 @@ mod tests {
             bin_dir: PathBuf::from("/nonexistent/release"),
             build: false,
             jobs,
+            extra: BTreeMap::new(),
             missing,
             command: "test".into(),
         }
@@ -1434,6 +1477,14 @@ mod tests {
         marginal_memory(&mut cells);
         assert_eq!(cells[0].marginal_kb_per_page, None);
         assert_eq!(cells[1].marginal_kb_per_page, Some(2.5));
+    }
+
+    #[test]
+    fn durations_read_at_a_glance() {
+        assert_eq!(human(1458.2), "1458 ms");
+        assert_eq!(human(10_017.0), "10.0 s");
+        assert_eq!(human(500_000.0), "500 s");
+        assert_eq!(human(10_000_000.0), "2.8 h");
     }
 
     #[test]

@@ -185,4 +185,9 @@ fn bad_models_are_a_usage_error_with_the_choices() {
     let o = sweep(&["--models", "sync_blocking/no_such_variant"], &out);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no variant 'no_such_variant'"));
+
+    let o = sweep(&["--lesson-args", "coroutine"], &out);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("LESSON=FLAGS"));
+    assert!(!out.exists());
 }
