@@ -55,6 +55,10 @@ pub const SAVE: Flag = Flag {
     help: "Write every page's body to DIR/page-<i>.html (created if missing). \
            tokio, tokio-mt and reqwest write off the event loop; mini writes \
            on it (a shortcut its source explains)",
+    check: Some(|dir| match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(format!("--save '{dir}' exists and is not a directory")),
+        _ => Ok(()),
+    }),
 };
 
 /// The lesson's table: its variants, for the binary, the tests and the

@@ -64,6 +64,7 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         name: "stack-kb",
         value_name: "KB",
         help: "Stack of each coroutine, in KiB (4 to 8192, rounded up to 4 KiB pages; default 32)",
+        check: Some(|text| parse_stack_kb(text).map(|_| ())),
     }],
 };
 
@@ -274,25 +275,6 @@ pub fn parse_stack_kb(text: &str) -> Result<usize, String> {
         _ => Err(format!(
             "--stack-kb '{text}': give a whole number of KiB from {MIN_STACK_KB} to {MAX_STACK_KB}"
         )),
-    }
-}
-
-/// For `main`: a bad `--stack-kb` as a usage error (exit 2), the way the
-/// shared flags are refused. `workload` hands a lesson's own flags through
-/// as text, so without this a typo would only show as every page failing.
-/// Anything else wrong with the arguments is left to `workload::cli::main`,
-/// which reports it the usual way.
-pub fn check_stack_flag(args: &[std::ffi::OsString]) -> Result<(), clap::Error> {
-    let mut command = workload::cli::command(&LESSON);
-    let Ok(matches) = command.try_get_matches_from_mut(args) else {
-        return Ok(());
-    };
-    match matches
-        .get_one::<String>("stack-kb")
-        .map(|t| parse_stack_kb(t))
-    {
-        Some(Err(message)) => Err(command.error(clap::error::ErrorKind::InvalidValue, message)),
-        _ => Ok(()),
     }
 }
 

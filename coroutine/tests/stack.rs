@@ -2,19 +2,11 @@
 //! small for the code fails its pages by name instead of killing the
 //! process.
 
-use coroutine::{check_stack_flag, parse_stack_kb, LESSON, MAX_STACK_KB, MIN_STACK_KB};
-use std::ffi::OsString;
+use coroutine::{parse_stack_kb, LESSON, MAX_STACK_KB, MIN_STACK_KB};
 use std::process::Command;
 use std::time::Duration;
 use workload::conformance::run_checked;
 use workload::{ErrorKind, Plan, Server, ServerConfig};
-
-fn args(list: &[&str]) -> Vec<OsString> {
-    std::iter::once("coroutine")
-        .chain(list.iter().copied())
-        .map(OsString::from)
-        .collect()
-}
 
 #[test]
 fn stack_sizes_are_checked() {
@@ -28,23 +20,37 @@ fn stack_sizes_are_checked() {
 
 #[test]
 fn a_bad_stack_size_on_the_command_line_is_a_usage_error() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_coroutine"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
     for bad in [
         &["--stack-kb", "2"][..],
         &["--stack-kb=huge", "--pages", "3"],
     ] {
-        let e = check_stack_flag(&args(bad)).unwrap_err();
-        assert_eq!(e.kind(), clap::error::ErrorKind::InvalidValue);
-        assert!(e.to_string().contains("whole number of KiB"), "{e}");
+        let out = run(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("whole number of KiB"), "{stderr}");
+        assert!(out.stdout.is_empty());
     }
-    // Good values, no value, and other mistakes are left to workload's CLI.
-    for fine in [
-        &["--stack-kb", "16"][..],
-        &["--pages", "3"],
-        &["--help"],
-        &["--pages", "zero"],
-    ] {
-        assert!(check_stack_flag(&args(fine)).is_ok(), "{fine:?}");
-    }
+    let out = run(&[
+        "--stack-kb",
+        "64",
+        "--pages",
+        "2",
+        "--latency-ms",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -67,6 +67,12 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         value_name: "WHAT",
         help: "Also print the pool's own story on stderr: 'summary' (start-up, memory, CPU \
                and pipe cost per worker) or 'workers' (the same plus one timeline row per worker)",
+        check: Some(|what| match what {
+            "summary" | "workers" => Ok(()),
+            other => Err(format!(
+                "--show-pool takes 'summary' or 'workers', not '{other}'"
+            )),
+        }),
     }],
 };
 

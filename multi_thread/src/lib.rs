@@ -103,6 +103,7 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         help: "Stack size of each thread the pool and scoped variants start, in KiB \
                (default: Rust's 2048, at least 64). One the OS cannot map \
                (e.g. 1125899906842624, 1 EiB) makes every spawn fail: the pages fail as resource",
+        check: Some(|text| parse_stack_kb(text).map(|_| ())),
     }],
 };
 
@@ -180,24 +181,6 @@ pub fn parse_stack_kb(text: &str) -> Result<usize, String> {
     kb.checked_mul(1024)
         .and_then(|b| usize::try_from(b).ok())
         .ok_or_else(|| format!("--stack-kb '{text}' does not fit in this machine's address space"))
-}
-
-/// For `main`: a bad `--stack-kb` is a usage error (exit 2), like a bad
-/// shared flag. `workload` passes a lesson's own flags through as text, so
-/// without this check a typo would only show as every page failing.
-/// Anything else wrong with the arguments is left to `workload::cli`.
-pub fn check_flags(args: &[std::ffi::OsString]) -> Result<(), clap::Error> {
-    let mut command = workload::cli::command(&LESSON);
-    let Ok(matches) = command.try_get_matches_from_mut(args) else {
-        return Ok(());
-    };
-    match matches
-        .get_one::<String>(STACK_KB)
-        .map(|t| parse_stack_kb(t))
-    {
-        Some(Err(message)) => Err(command.error(clap::error::ErrorKind::InvalidValue, message)),
-        _ => Ok(()),
-    }
 }
 
 /// A thread builder with the `--stack-kb` of the plan, named for `ps -L`

@@ -68,6 +68,10 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         value_name: "WHEN",
         help: "Print the count of \"would block\" answers on stderr: auto (when human output \
                goes to a terminal), always, never [default: auto]",
+        check: Some(|when| match when {
+            "auto" | "always" | "never" => Ok(()),
+            other => Err(format!("--spins takes auto, always or never, not '{other}'")),
+        }),
     }],
 };
 

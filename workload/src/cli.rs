@@ -106,15 +106,16 @@ where
         Ok(a) => a,
         Err(e) => return usage_error(&mut command, &e.to_string()),
     };
-    let options: BTreeMap<String, String> = lesson
-        .flags
-        .iter()
-        .filter_map(|f| {
-            matches
-                .get_one::<String>(f.name)
-                .map(|v| (f.name.to_string(), v.clone()))
-        })
-        .collect();
+    let mut options = BTreeMap::new();
+    for flag in lesson.flags {
+        let Some(value) = matches.get_one::<String>(flag.name) else {
+            continue;
+        };
+        if let Some(Err(why)) = flag.check.map(|check| check(value)) {
+            return usage_error(&mut command, &why);
+        }
+        options.insert(flag.name.to_string(), value.clone());
+    }
 
     let variant = match &args.variant {
         None => lesson.default_variant(),
@@ -381,4 +382,60 @@ pub fn summary(r: &Report) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Clock, Concurrency, ErrorKind, FetchError, Flag, Variant};
+
+    /// A lesson whose every page fails, with one flag that accepts only "ok".
+    fn fail_all(plan: &Plan) -> Vec<Trace> {
+        let clock = Clock::start();
+        plan.all_pages()
+            .map(|p| Trace::start(&p, clock).finish(Err(FetchError::new(ErrorKind::Io, "test"))))
+            .collect()
+    }
+
+    const LESSON: Lesson = Lesson {
+        name: "test",
+        about: "a test lesson",
+        variants: &[Variant {
+            name: "only",
+            about: "fails every page",
+            concurrency: Concurrency::One,
+            fetch: fail_all,
+        }],
+        flags: &[Flag {
+            name: "mode",
+            value_name: "M",
+            help: "ok is the only mode",
+            check: Some(|m| match m {
+                "ok" => Ok(()),
+                other => Err(format!("--mode cannot be '{other}'")),
+            }),
+        }],
+    };
+
+    #[test]
+    fn a_lesson_flag_that_fails_its_check_is_a_usage_error() {
+        assert_eq!(
+            main_from(&LESSON, ["test", "--mode", "nope"]),
+            ExitCode::from(2)
+        );
+        let quick = ["--pages", "1", "--latency-ms", "0"];
+        let with_mode = ["test", "--mode", "ok"].into_iter().chain(quick);
+        assert_eq!(main_from(&LESSON, with_mode), ExitCode::from(1));
+    }
+
+    #[test]
+    fn timelines_sample_long_runs_and_fit_80_columns() {
+        let plan = Plan::new("http://127.0.0.1:1", 1000).unwrap();
+        let clock = Clock::start();
+        let traces: Vec<Trace> = plan.all_pages().map(|p| Trace::start(&p, clock)).collect();
+        let text = timeline(&traces, 1000.0);
+        assert!(text.lines().count() < 50, "{text}");
+        assert!(text.contains("every 25th of 1000 pages shown"), "{text}");
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+    }
 }

@@ -320,7 +320,9 @@ impl ResponseReader {
 
     fn head_bytes(&mut self, data: &[u8]) -> Result<(), FetchError> {
         self.head.extend_from_slice(data);
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        // On the heap, not the stack: 64 slots are 2 KiB, a quarter of a
+        // small coroutine stack (lesson 6), needed only while the head parses.
+        let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut headers);
         let head_len = match response.parse(&self.head) {
             Ok(httparse::Status::Complete(n)) => n,

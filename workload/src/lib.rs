@@ -93,7 +93,13 @@ pub struct Flag {
     pub name: &'static str,
     pub value_name: &'static str,
     pub help: &'static str,
+    /// Checks a value given on the command line; an `Err` is a usage error
+    /// (exit 2) with that message, before anything runs.
+    pub check: Option<FlagCheck>,
 }
+
+/// A lesson flag's check: `Err(why)` refuses the value.
+pub type FlagCheck = fn(&str) -> Result<(), String>;
 
 impl Lesson {
     pub fn variant(&self, name: &str) -> Option<&'static Variant> {
