@@ -336,26 +336,31 @@ pub fn loglog(
     Ok(())
 }
 
-/// A marker around `at` (pixels): a circle, triangle, square or cross.
+/// A marker around `at` (pixels): a circle, triangle, square or cross,
+/// filled or hollow as `style` says.
 fn mark<DB: DrawingBackend>(
     at: (i32, i32),
     kind: usize,
     style: ShapeStyle,
 ) -> DynElement<'static, DB, (i32, i32)> {
     let (x, y) = at;
+    let outline = |mut points: Vec<(i32, i32)>| {
+        if style.filled {
+            Polygon::new(points, style).into_dyn()
+        } else {
+            points.push(points[0]);
+            PathElement::new(points, style).into_dyn()
+        }
+    };
     match kind % 4 {
         0 => Circle::new(at, 4, style).into_dyn(),
-        1 => Polygon::new(vec![(x, y - 5), (x + 5, y + 4), (x - 5, y + 4)], style).into_dyn(),
-        2 => Polygon::new(
-            vec![
-                (x - 4, y - 4),
-                (x + 4, y - 4),
-                (x + 4, y + 4),
-                (x - 4, y + 4),
-            ],
-            style,
-        )
-        .into_dyn(),
+        1 => outline(vec![(x, y - 5), (x + 5, y + 4), (x - 5, y + 4)]),
+        2 => outline(vec![
+            (x - 4, y - 4),
+            (x + 4, y - 4),
+            (x + 4, y + 4),
+            (x - 4, y + 4),
+        ]),
         _ => PathElement::new(
             vec![
                 (x - 4, y - 4),
