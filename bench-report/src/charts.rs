@@ -249,7 +249,6 @@ pub fn loglog(
     let mut chart = ChartBuilder::on(&plot)
         .margin(16)
         .margin_top(40)
-        .margin(16)
         .x_label_area_size(46)
         .y_label_area_size(70)
         .build_cartesian_2d((xlo..xhi).log_scale(), (ylo..yhi).log_scale())
