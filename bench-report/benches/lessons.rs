@@ -1,7 +1,8 @@
 //! `cargo bench`: every lesson and every variant on the same ten pages from
 //! one embedded page server, measured by criterion; then the seed-style
 //! table, printed and written under `target/report/` (bench.md, bench.json,
-//! bench.svg). Criterion's own HTML report is in `target/criterion/`.
+//! bench.svg; bench-430ms.* and so on at another latency). Criterion's own
+//! HTML report is `target/criterion/report/index.html`.
 //!
 //! Environment:
 //! - `BENCH_LATENCY_MS` (default 100): the server's latency; 430 gives the

@@ -217,7 +217,7 @@ impl BenchReport {
         format!(
             "# Ten pages, every lesson (`cargo bench`)\n\n\
              {} pages from one embedded page server answering after {} ms, every lesson variant in turn, \
-             measured on {} on {}{load}.\n\nReproduce: `{command}`\n\n{}\n{}\n![bar chart](bench.svg)\n\n\
+             measured on {} on {}{load}.\n\nReproduce: `{command}`\n\n{}\n{}\n![bar chart]({}.svg)\n\n\
              Criterion's own report, with every sample: `{}`\n",
             self.pages,
             self.latency_ms,
@@ -225,6 +225,7 @@ impl BenchReport {
             crate::machine::today(),
             self.table().render(),
             self.notes(),
+            self.stem(),
             crate::paths::display(&crate::paths::criterion_dir().join("report/index.html")),
         )
     }
@@ -304,12 +305,24 @@ impl BenchReport {
         )
     }
 
-    /// Write `bench.md`, `bench.json` and `bench.svg` into `dir`.
+    /// The files' name: `bench` at the default 100 ms, `bench-430ms` at
+    /// another latency, so a run at the seed's magnitudes does not replace
+    /// the default table.
+    pub fn stem(&self) -> String {
+        if self.latency_ms == 100.0 {
+            "bench".into()
+        } else {
+            format!("bench-{}ms", self.latency_ms)
+        }
+    }
+
+    /// Write `<stem>.md`, `<stem>.json` and `<stem>.svg` into `dir`.
     pub fn write(&self, dir: &Path, command: &str) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let md = dir.join("bench.md");
-        let json = dir.join("bench.json");
-        let svg = dir.join("bench.svg");
+        let stem = self.stem();
+        let md = dir.join(format!("{stem}.md"));
+        let json = dir.join(format!("{stem}.json"));
+        let svg = dir.join(format!("{stem}.svg"));
         std::fs::write(&md, self.markdown(command))
             .with_context(|| format!("writing {}", md.display()))?;
         std::fs::write(&json, serde_json::to_string_pretty(&self.json())?)
@@ -378,5 +391,7 @@ mod tests {
             assert!(md.contains("Not written yet"));
         }
         assert_eq!(b.json()["rows"][0]["median_ms"], 1020.0);
+        assert_eq!(b.stem(), "bench");
+        assert_eq!(BenchReport::new(10, 430.0).stem(), "bench-430ms");
     }
 }
