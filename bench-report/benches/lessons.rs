@@ -100,7 +100,9 @@ fn main() -> ExitCode {
         .nresamples(20_000)
         .configure_from_args();
     {
-        let mut group = criterion.benchmark_group(format!("{PAGES}_pages"));
+        // The latency is in the group's name, so criterion compares a run
+        // only with earlier runs at the same latency.
+        let mut group = criterion.benchmark_group(format!("{PAGES}_pages_{latency_ms}ms"));
         group.sampling_mode(SamplingMode::Flat).sample_size(samples);
         for (row, calls) in report.rows.iter().zip(&calls) {
             // Flat sampling: criterion times one warm-up run, then gives
