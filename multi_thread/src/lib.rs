@@ -61,11 +61,7 @@
 //! whose `recv` hands every message to exactly one receiver.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use workload::{
-    Clock, Concurrency, Deadline, ErrorKind, FetchError, Flag, Page, Plan, ResponseReader, Trace,
-};
+use workload::{Clock, Concurrency, ErrorKind, FetchError, Flag, Page, Plan, Trace};
 
 pub mod pool;
 pub mod rayon;
@@ -111,53 +107,18 @@ pub const LESSON: workload::Lesson = workload::Lesson {
 pub const STACK_KB: &str = "stack-kb";
 
 // ANCHOR: blocking_way
-/// The seed's `blocking_way()`, unchanged from lesson 1: one page over one
-/// blocking socket. Whatever thread calls it is the one that sleeps.
-/// `worker` is recorded in the trace, so the timeline can say which thread
-/// fetched the page.
+/// The seed's `blocking_way()`, unchanged: lesson 1's own function, as the
+/// seed's `thread_way` reuses it. Whatever thread calls it is the one that
+/// sleeps in its `connect()` and `read()`, while the kernel runs the other
+/// threads, each of which gets as far as its own `read()` and sleeps too:
+/// with W threads, W of these waits overlap, which is the whole trick of
+/// this lesson. The page's deadline starts when a thread takes it, not when
+/// the run began: a page still waiting in the queue is not late yet.
+/// `worker` is recorded, so the timeline can say which thread fetched it.
 pub fn blocking_way(plan: &Plan, page: &Page, clock: Clock, worker: Option<usize>) -> Trace {
-    let mut trace = Trace::start(page, clock);
+    let mut trace = sync_blocking::blocking_way(plan, page, clock);
     trace.worker = worker;
-    // The page's own deadline starts now, when a thread takes it, not when
-    // the run began: a page still waiting in the queue is not late yet.
-    let deadline = Deadline::after(plan.timeout);
-    let result = fetch(plan, page, &deadline, &mut trace).map_err(|e| deadline.name(e));
-    trace.finish(result)
-}
-
-fn fetch(
-    plan: &Plan,
-    page: &Page,
-    deadline: &Deadline,
-    trace: &mut Trace,
-) -> Result<workload::Body, FetchError> {
-    // connect() puts this thread to sleep until the SYN-ACK is back; the
-    // kernel meanwhile runs the other threads, each of which gets as far as
-    // its own connect() or read() and sleeps too.
-    let mut sock = TcpStream::connect_timeout(&page.addr, deadline.remaining()?)?;
-    trace.connected();
-
-    sock.set_write_timeout(Some(deadline.remaining()?))?;
-    sock.write_all(&page.request())?;
-
-    // The long wait: no byte comes before the server's latency has passed.
-    // With W threads, W of these reads are asleep at the same time, which
-    // is the whole trick of this lesson.
-    let mut response = ResponseReader::new(plan.max_bytes);
-    let mut buf = [0u8; 4096];
-    loop {
-        // A read timeout of "what is left of the deadline" bounds the page
-        // as a whole, however slowly the server drips its bytes.
-        sock.set_read_timeout(Some(deadline.remaining()?))?;
-        let n = sock.read(&mut buf)?;
-        if n > 0 {
-            trace.first_byte();
-        }
-        if response.feed(&buf[..n])?.is_done() {
-            break;
-        }
-    }
-    response.finish()
+    trace
 }
 // ANCHOR_END: blocking_way
 
