@@ -39,32 +39,8 @@ const CHECKS: &[Check] = &[
 
 fn main() -> ExitCode {
     multi_process::serve_if_worker();
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let (mut passed, mut failed) = (0, 0);
-    for (name, check) in CHECKS {
-        if !filters.iter().all(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        let started = Instant::now();
-        let outcome = std::panic::catch_unwind(check);
-        let took = started.elapsed().as_millis();
-        if outcome.is_ok() {
-            passed += 1;
-            println!("test {name} ... ok ({took} ms)");
-        } else {
-            failed += 1;
-            println!("test {name} ... FAILED ({took} ms)");
-        }
-    }
-    println!("{passed} passed, {failed} failed");
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    let names: Vec<&str> = CHECKS.iter().map(|(name, _)| *name).collect();
+    workload::conformance::run_named("pool", &names, |i| (CHECKS[i].1)())
 }
 
 // --- /proc helpers -----------------------------------------------------------

@@ -663,36 +663,47 @@ macro_rules! __conformance_test_fns {
 
 /// The suite for a test with `harness = false` (a lesson whose test binary
 /// needs its own `main`, like `multi_process`, whose workers are the test
-/// binary itself): runs the scenarios whose names contain every non-flag
-/// argument, catching each one's panic, prints a line per scenario and
-/// `N passed, M failed`, and fails if any failed.
+/// binary itself): every scenario against every variant, through
+/// [`run_named`].
 pub fn run_all(lesson: &'static Lesson) -> std::process::ExitCode {
+    let names: Vec<&str> = SCENARIOS.iter().map(|(name, _)| *name).collect();
+    run_named(
+        &format!("conformance against {}", lesson.name),
+        &names,
+        |i| (SCENARIOS[i].1)(lesson),
+    )
+}
+
+/// A small test runner for `harness = false` test binaries: runs check `i`
+/// for every name that contains each non-flag argument (as libtest's
+/// filter), catching its panic; prints a line per check and
+/// `N passed, M failed`, and fails if any failed.
+pub fn run_named(
+    title: &str,
+    names: &[&str],
+    run: impl Fn(usize) + std::panic::RefUnwindSafe,
+) -> std::process::ExitCode {
     let filters: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let chosen: Vec<&(&str, Scenario)> = SCENARIOS
-        .iter()
-        .filter(|(name, _)| filters.iter().all(|f| name.contains(f.as_str())))
+    let chosen: Vec<usize> = (0..names.len())
+        .filter(|&i| filters.iter().all(|f| names[i].contains(f.as_str())))
         .collect();
-    println!(
-        "conformance: {} scenarios against {}",
-        chosen.len(),
-        lesson.name
-    );
+    println!("{title}: {} checks", chosen.len());
     let (mut passed, mut failed) = (0, 0);
-    for (name, scenario) in chosen {
+    for i in chosen {
         let started = std::time::Instant::now();
-        // A scenario fails by panicking (assert!); the default hook prints
+        // A check fails by panicking (assert!); the default hook prints
         // the message on stderr.
-        let outcome = std::panic::catch_unwind(|| scenario(lesson));
+        let outcome = std::panic::catch_unwind(|| run(i));
         let took = started.elapsed().as_millis();
         if outcome.is_ok() {
             passed += 1;
-            println!("test {name} ... ok ({took} ms)");
+            println!("test {} ... ok ({took} ms)", names[i]);
         } else {
             failed += 1;
-            println!("test {name} ... FAILED ({took} ms)");
+            println!("test {} ... FAILED ({took} ms)", names[i]);
         }
     }
     println!("{passed} passed, {failed} failed");
