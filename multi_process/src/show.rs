@@ -1,6 +1,7 @@
 //! `--show-pool`: what the processes themselves cost, on stderr (stdout
 //! belongs to the report, and to `--json`'s one object).
 
+use crate::frame::WorkerUsage;
 use crate::pool::{Pool, State, Worker};
 use std::fmt::Write as _;
 use workload::{Plan, Trace};
@@ -74,21 +75,13 @@ pub fn summary(pool: &Pool) -> String {
     );
     let usage: Vec<_> = ws.iter().filter_map(|w| w.usage).collect();
     if !usage.is_empty() {
-        let rss = median(usage.iter().map(|u| u.max_rss_kb as f64).collect());
-        let pss = median(
-            usage
-                .iter()
-                .filter_map(|u| u.pss_kb)
-                .map(|k| k as f64)
-                .collect(),
-        );
-        let private = median(
-            usage
-                .iter()
-                .filter_map(|u| u.private_kb)
-                .map(|k| k as f64)
-                .collect(),
-        );
+        // The median of one figure over the workers that reported it.
+        let median_of = |kb: fn(&WorkerUsage) -> Option<u64>| {
+            median(usage.iter().filter_map(kb).map(|k| k as f64).collect())
+        };
+        let rss = median_of(|u| Some(u.max_rss_kb));
+        let pss = median_of(|u| u.pss_kb);
+        let private = median_of(|u| u.private_kb);
         let cpu: Vec<f64> = usage.iter().map(|u| u.user_ms + u.sys_ms).collect();
         let _ = writeln!(
             out,
