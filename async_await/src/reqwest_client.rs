@@ -53,10 +53,32 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
 /// redirects and honour `http_proxy` from the environment; the workload
 /// reports a redirect as the page's result and only ever talks to the URL
 /// it was given.
+///
+/// The other settings switch off defaults made for long-lived connections
+/// to a server that keeps them open. Here every connection carries one
+/// request and is closed (the page server answers `Connection: close`).
 fn client(plan: &Plan) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
+        // No pool: no connection is ever idle, so there is nothing to hand
+        // out. With the pool on, every request still queues for an idle
+        // one, and each request that got its own connection instead scans
+        // the whole queue to leave it: work that grows with the square of
+        // the pages in flight to one host.
+        .pool_max_idle_per_host(0)
+        // Keepalive probes and TCP_USER_TIMEOUT notice a peer that vanished
+        // from a connection kept for minutes; here the page's own timeout
+        // below bounds a stuck page, and each option is one more
+        // setsockopt on every new socket.
+        .tcp_keepalive(None)
+        .tcp_keepalive_interval(None)
+        .tcp_keepalive_retries(None)
+        .tcp_user_timeout(None)
+        // reqwest retries only refused HTTP/2 streams, which this HTTP/1.1
+        // client never meets, but the retry layer still copies every request
+        // (headers, URI) in case it has to send it again; zero retries, no copy.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         // The whole request, connect to last body byte, counted from send().
         .timeout(plan.timeout)
         .build()
