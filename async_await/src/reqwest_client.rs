@@ -1,10 +1,12 @@
 //! Variant `reqwest`: what production code writes (the seed's aiohttp).
 //!
-//! No socket, no reader loop: one shared `reqwest::Client` (a connection
-//! pool; hyper speaks the HTTP underneath) and `client.get(url).send()`.
-//! The seed's last listing opens a new `aiohttp.ClientSession` per request;
-//! the client is meant to be built once and cloned (a clone shares the
-//! pool), which is what [`fetch_all`] does.
+//! No socket, no reader loop: one shared `reqwest::Client` (its settings,
+//! a connection pool, hyper speaking the HTTP underneath) and
+//! `client.get(url).send()`. The seed's last listing opens a new
+//! `aiohttp.ClientSession` per request; the client is meant to be built
+//! once and cloned (a clone shares the pool), which is what [`fetch_all`]
+//! does. Against a server that closes every connection the pool has
+//! nothing to keep, so `client` below turns it off.
 //!
 //! The price of not owning the bytes: reqwest decodes the response itself,
 //! so the workload's [`workload::ResponseReader`] never sees the wire. The
