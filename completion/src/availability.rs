@@ -14,7 +14,10 @@ const NEEDED: &[(u8, &str)] = &[
     (opcode::Connect::CODE, "IORING_OP_CONNECT (Linux 5.5)"),
     (opcode::Send::CODE, "IORING_OP_SEND (Linux 5.6)"),
     (opcode::Recv::CODE, "IORING_OP_RECV (Linux 5.6)"),
-    (opcode::LinkTimeout::CODE, "IORING_OP_LINK_TIMEOUT (Linux 5.5)"),
+    (
+        opcode::LinkTimeout::CODE,
+        "IORING_OP_LINK_TIMEOUT (Linux 5.5)",
+    ),
     (opcode::Close::CODE, "IORING_OP_CLOSE (Linux 5.6)"),
 ];
 
@@ -29,9 +32,12 @@ pub fn probe() -> Result<(), String> {
     })
     .map_err(|e| explain(&e))?;
     let mut probe = Probe::new();
-    ring.submitter()
-        .register_probe(&mut probe)
-        .map_err(|e| format!("cannot ask io_uring which operations it has: {}", explain(&e)))?;
+    ring.submitter().register_probe(&mut probe).map_err(|e| {
+        format!(
+            "cannot ask io_uring which operations it has: {}",
+            explain(&e)
+        )
+    })?;
     match NEEDED.iter().find(|(code, _)| !probe.is_supported(*code)) {
         Some((_, name)) => Err(format!("this kernel's io_uring has no {name}")),
         None => Ok(()),
@@ -76,7 +82,10 @@ mod tests {
         );
         assert!(eperm.contains("os error 1"), "{eperm}");
         let enosys = explain(&io::Error::from_raw_os_error(libc::ENOSYS));
-        assert!(enosys.starts_with("this kernel has no io_uring"), "{enosys}");
+        assert!(
+            enosys.starts_with("this kernel has no io_uring"),
+            "{enosys}"
+        );
         assert!(cause(libc::EINVAL).contains("Linux 6.0"));
         assert!(cause(libc::ENOMEM).contains("RLIMIT_MEMLOCK"));
         assert_eq!(cause(libc::EMFILE), cause(libc::ENFILE));

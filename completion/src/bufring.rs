@@ -63,11 +63,9 @@ impl BufRing {
         }
         let invalid = |_| io::Error::from(io::ErrorKind::InvalidInput);
         // The kernel wants the ring page-aligned.
-        let entries_layout = Layout::from_size_align(
-            count as usize * std::mem::size_of::<RingEntry>(),
-            4096,
-        )
-        .map_err(invalid)?;
+        let entries_layout =
+            Layout::from_size_align(count as usize * std::mem::size_of::<RingEntry>(), 4096)
+                .map_err(invalid)?;
         let memory_layout =
             Layout::from_size_align(count as usize * size as usize, 64).map_err(invalid)?;
         // SAFETY: the layout has a non-zero size (count >= 1).
@@ -111,6 +109,10 @@ impl BufRing {
         self.group
     }
 
+    pub fn count(&self) -> usize {
+        self.count as usize
+    }
+
     pub fn buffer_size(&self) -> u32 {
         self.size
     }
@@ -149,9 +151,8 @@ impl BufRing {
         // is the tail the kernel reads meanwhile.
         unsafe {
             let entry = self.entries.add(slot);
-            std::ptr::addr_of_mut!((*entry).addr).write(
-                self.memory.add(bid as usize * self.size as usize) as u64,
-            );
+            std::ptr::addr_of_mut!((*entry).addr)
+                .write(self.memory.add(bid as usize * self.size as usize) as u64);
             std::ptr::addr_of_mut!((*entry).len).write(self.size);
             std::ptr::addr_of_mut!((*entry).bid).write(bid);
         }

@@ -26,13 +26,12 @@ use workload::Concurrency;
 pub const LESSON: workload::Lesson = workload::Lesson {
     name: "completion",
     about: "Lesson 8: completion I/O on io_uring: submit operations, reap completions",
-    variants: &[
-        workload::Variant {
-            name: "uring",
-            about: "one ring by hand: socket, connect, send, recv and close submitted, completions reaped",
-            concurrency: Concurrency::All,
-            fetch: uring::fetch_all,
-        },
-    ],
+    variants: &[workload::Variant {
+        name: "uring",
+        about:
+            "one ring by hand: socket, connect, send, recv and close submitted, completions reaped",
+        concurrency: Concurrency::All,
+        fetch: uring::fetch_all,
+    }],
     flags: &[],
 };

@@ -56,7 +56,10 @@ pub struct Stats {
     pub submitted: u64,
     /// Completions reaped.
     pub reaped: u64,
-    /// The most submission entries that had to wait for room in the queue.
+    /// Times the submission queue was full and handed to the kernel early.
+    pub full: u64,
+    /// The most groups of entries that had to wait for room in the queue
+    /// (when the kernel was too busy to take the full queue at once).
     pub max_unsent: usize,
 }
 
@@ -106,6 +109,7 @@ impl Ring {
             if unsafe { self.uring.submission().push_multiple(group) }.is_ok() {
                 return;
             }
+            self.stats.full += 1;
             if self.enter(0).is_ok() {
                 // SAFETY: the caller's contract.
                 if unsafe { self.uring.submission().push_multiple(group) }.is_ok() {
@@ -137,6 +141,7 @@ impl Ring {
                 continue;
             }
             // The queue is full and more is waiting: submit, then refill.
+            self.stats.full += 1;
             if !self.enter(0)? {
                 break;
             }

@@ -16,6 +16,7 @@
 use crate::ring::{Completion, Ring, RingSize, Stats};
 use io_uring::{cqueue, opcode, squeue, types};
 use socket2::SockAddr;
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -38,7 +39,10 @@ pub fn fetch_with(plan: &Plan, size: RingSize) -> (Vec<Trace>, Stats) {
             // No ring, no loop: every page fails, with the reason.
             let error = FetchError::new(
                 ErrorKind::Resource,
-                format!("cannot set up an io_uring: {}", crate::availability::explain(&e)),
+                format!(
+                    "cannot set up an io_uring: {}",
+                    crate::availability::explain(&e)
+                ),
             );
             let traces = plan
                 .all_pages()
@@ -55,6 +59,7 @@ pub fn fetch_with(plan: &Plan, size: RingSize) -> (Vec<Trace>, Stats) {
         pages: (0..plan.pages).map(|_| None).collect(),
         done: Vec::with_capacity(plan.pages),
         completions: Vec::new(),
+        short_of_buffers: VecDeque::new(),
         ring,
     };
     crawl.run();
@@ -164,6 +169,8 @@ struct Crawl<'p> {
     done: Vec<Trace>,
     /// Reaped completions of the current turn (kept to reuse its memory).
     completions: Vec<Completion>,
+    /// Pages whose bytes arrived when no buffer was free, in order.
+    short_of_buffers: VecDeque<usize>,
     ring: Ring,
 }
 
@@ -174,6 +181,7 @@ impl Crawl<'_> {
     fn run(&mut self) {
         loop {
             self.start_pages();
+            self.retry_recvs();
             if self.backlog.is_empty() && self.ring.in_kernel() == 0 {
                 return;
             }
@@ -245,10 +253,10 @@ impl Crawl<'_> {
         };
         fetch.in_kernel -= 1;
         let ring = &mut self.ring;
-        let outcome = match step {
+        let next = match step {
             // The page ended earlier; this is the last word on one of its
             // operations (a cancelled timeout, the close).
-            _ if fetch.live.is_none() => None,
+            _ if fetch.live.is_none() => Next::Wait,
             Some(Step::Socket) => fetch.socket_created(ring, index, c.result),
             Some(Step::Connect) => fetch.connected(ring, index, c.result),
             Some(Step::Send) => fetch.sent(ring, index, c.result),
@@ -257,10 +265,12 @@ impl Crawl<'_> {
             // guards, which completes on its own with -ECANCELED; one that
             // did not fire completes with -ECANCELED once its operation is
             // done. Either way there is nothing to do here.
-            Some(Step::Timeout) | Some(Step::Close) | None => None,
+            Some(Step::Timeout) | Some(Step::Close) | None => Next::Wait,
         };
-        if let Some(outcome) = outcome {
-            fetch.end(ring, index, outcome, &mut self.done);
+        match next {
+            Next::Wait => {}
+            Next::BufferWanted => self.short_of_buffers.push_back(index),
+            Next::Done(outcome) => fetch.end(ring, index, outcome, &mut self.done),
         }
         if fetch.live.is_none() && fetch.in_kernel == 0 {
             // The kernel holds nothing of this page any more: only now
@@ -269,6 +279,23 @@ impl Crawl<'_> {
         }
     }
     // ANCHOR_END: complete
+
+    /// Submit the recvs of pages whose bytes found the pool empty, as many
+    /// as there are buffers: by now every buffer is back in the pool (a
+    /// buffer is given back as soon as its completion has been read), and
+    /// asking for more at once would only run the pool dry again.
+    fn retry_recvs(&mut self) {
+        for _ in 0..self.ring.buffers.count() {
+            let Some(index) = self.short_of_buffers.pop_front() else {
+                return;
+            };
+            if let Some(fetch) = self.pages[index].as_mut().filter(|f| f.live.is_some()) {
+                if let Next::Done(outcome) = fetch.recv(&mut self.ring, index) {
+                    fetch.end(&mut self.ring, index, outcome, &mut self.done);
+                }
+            }
+        }
+    }
 
     /// The ring itself failed: no completion will come, so every page
     /// still running fails with the reason. Their memory is left to the
@@ -303,16 +330,25 @@ impl Drop for Crawl<'_> {
 // One page's steps, each run when the previous operation has completed.
 // ---------------------------------------------------------------------------
 
-type Outcome = Option<Result<(), FetchError>>;
+/// What a page does after a step.
+enum Next {
+    /// Its next operation is in the kernel (or nothing is left to do but
+    /// collect completions): wait.
+    Wait,
+    /// Bytes arrived for it when the pool had no free buffer.
+    BufferWanted,
+    /// The page is over.
+    Done(Result<(), FetchError>),
+}
 
 impl Fetch {
     // ANCHOR: steps
     /// `socket` completed: its result is the new descriptor. Submit the
     /// connect; the kernel sends the SYN and completes the operation when
     /// the handshake is over (or refused, or past the deadline).
-    fn socket_created(&mut self, ring: &mut Ring, index: usize, result: i32) -> Outcome {
+    fn socket_created(&mut self, ring: &mut Ring, index: usize, result: i32) -> Next {
         if result < 0 {
-            return Some(Err(self.error(result)));
+            return Next::Done(Err(self.error(result)));
         }
         // SAFETY: a successful IORING_OP_SOCKET returns a new descriptor
         // that nothing else in the process knows about: it is ours to own.
@@ -325,33 +361,38 @@ impl Fetch {
         .build();
         self.socket = Some(socket);
         self.submit_guarded(ring, index, Step::Connect, connect);
-        None
+        Next::Wait
     }
 
     /// `connect` completed: 0, or why the handshake failed.
-    fn connected(&mut self, ring: &mut Ring, index: usize, result: i32) -> Outcome {
+    fn connected(&mut self, ring: &mut Ring, index: usize, result: i32) -> Next {
         if result < 0 {
-            return Some(Err(self.error(result)));
+            return Next::Done(Err(self.error(result)));
         }
-        self.live.as_mut()?.trace.connected();
+        if let Some(live) = self.live.as_mut() {
+            live.trace.connected();
+        }
         self.send(ring, index)
     }
 
     /// Submit a send of what is left of the request. The kernel copies
     /// the bytes into the socket's send buffer whenever there is room.
-    fn send(&mut self, ring: &mut Ring, index: usize) -> Outcome {
+    fn send(&mut self, ring: &mut Ring, index: usize) -> Next {
+        let fd = match self.fd() {
+            Ok(fd) => fd,
+            Err(e) => return Next::Done(Err(e)),
+        };
         let rest = &self.request[self.sent..];
-        let fd = types::Fd(self.socket.as_ref()?.as_raw_fd());
         let send = opcode::Send::new(fd, rest.as_ptr(), rest.len() as u32).build();
         self.submit_guarded(ring, index, Step::Send, send);
-        None
+        Next::Wait
     }
 
     /// `send` completed: the number of bytes sent (a short send sends the
     /// rest). Then submit the first recv.
-    fn sent(&mut self, ring: &mut Ring, index: usize, result: i32) -> Outcome {
+    fn sent(&mut self, ring: &mut Ring, index: usize, result: i32) -> Next {
         if result < 0 {
-            return Some(Err(self.error(result)));
+            return Next::Done(Err(self.error(result)));
         }
         self.sent += result as usize;
         if self.sent < self.request.len() {
@@ -363,34 +404,39 @@ impl Fetch {
     /// Submit a recv that names no buffer, only the group to take one from
     /// (`BUFFER_SELECT`): the kernel waits for bytes, then picks a free
     /// buffer, copies the bytes in and completes the operation.
-    fn recv(&mut self, ring: &mut Ring, index: usize) -> Outcome {
-        let fd = types::Fd(self.socket.as_ref()?.as_raw_fd());
+    fn recv(&mut self, ring: &mut Ring, index: usize) -> Next {
+        let fd = match self.fd() {
+            Ok(fd) => fd,
+            Err(e) => return Next::Done(Err(e)),
+        };
         let recv = opcode::Recv::new(fd, std::ptr::null_mut(), ring.buffers.buffer_size())
             .buf_group(ring.buffers.group())
             .build()
             .flags(squeue::Flags::BUFFER_SELECT);
         self.submit_guarded(ring, index, Step::Recv, recv);
-        None
+        Next::Wait
     }
 
     /// `recv` completed: `result` bytes are in the buffer the completion
     /// names; 0 is the end of the response (the server closed). Feed the
     /// reader, give the buffer back to the pool at once, and receive again
     /// unless the response is over.
-    fn received(&mut self, ring: &mut Ring, index: usize, result: i32, flags: u32) -> Outcome {
+    fn received(&mut self, ring: &mut Ring, index: usize, result: i32, flags: u32) -> Next {
         let buffer = cqueue::buffer_select(flags);
         if result == -libc::ENOBUFS {
             // Bytes arrived while every buffer of the pool was taken by
             // other pages' bytes not yet reaped. Nothing is lost: the bytes
-            // wait in the socket, and by now this turn has given the
-            // buffers back. Ask again.
-            return self.recv(ring, index);
+            // wait in the socket until the recv is submitted again, once
+            // buffers are back (`Crawl::retry_recvs`).
+            return Next::BufferWanted;
         }
         if result < 0 {
-            return Some(Err(self.error(result)));
+            return Next::Done(Err(self.error(result)));
         }
         let n = result as usize;
-        let live = self.live.as_mut()?;
+        let Some(live) = self.live.as_mut() else {
+            return Next::Wait;
+        };
         if n > 0 {
             live.trace.first_byte();
         }
@@ -409,8 +455,8 @@ impl Fetch {
         }
         match fed {
             Ok(Progress::More) => self.recv(ring, index),
-            Ok(Progress::Done) => Some(Ok(())),
-            Err(e) => Some(Err(e)),
+            Ok(Progress::Done) => Next::Done(Ok(())),
+            Err(e) => Next::Done(Err(e)),
         }
     }
     // ANCHOR_END: steps
@@ -468,6 +514,17 @@ impl Fetch {
         }
     }
 
+    /// The socket, for an operation on it.
+    fn fd(&self) -> Result<types::Fd, FetchError> {
+        match &self.socket {
+            Some(socket) => Ok(types::Fd(socket.as_raw_fd())),
+            None => Err(FetchError::new(
+                ErrorKind::Io,
+                "the page's socket is already closed",
+            )),
+        }
+    }
+
     /// Name a failed operation. `-ECANCELED` is the linked timeout's work
     /// (nothing else cancels here): the page's timeout.
     fn error(&self, result: i32) -> FetchError {
@@ -484,7 +541,9 @@ impl Fetch {
 fn impossible_buffer(bid: u16, n: usize) -> FetchError {
     FetchError::new(
         ErrorKind::Io,
-        format!("a recv completion named buffer {bid} with {n} bytes, which the pool does not have"),
+        format!(
+            "a recv completion named buffer {bid} with {n} bytes, which the pool does not have"
+        ),
     )
 }
 
@@ -495,5 +554,7 @@ fn kernel_time(deadline: &Deadline) -> types::Timespec {
         .map(|t| Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32))
         .unwrap_or_default();
     let at = now + deadline.at().saturating_duration_since(Instant::now());
-    types::Timespec::new().sec(at.as_secs()).nsec(at.subsec_nanos())
+    types::Timespec::new()
+        .sec(at.as_secs())
+        .nsec(at.subsec_nanos())
 }
