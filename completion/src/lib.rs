@@ -16,6 +16,7 @@
 
 pub mod availability;
 mod bufring;
+pub mod compio_rt;
 pub mod ring;
 pub mod uring;
 
@@ -26,12 +27,21 @@ use workload::Concurrency;
 pub const LESSON: workload::Lesson = workload::Lesson {
     name: "completion",
     about: "Lesson 8: completion I/O on io_uring: submit operations, reap completions",
-    variants: &[workload::Variant {
-        name: "uring",
-        about:
-            "one ring by hand: socket, connect, send, recv and close submitted, completions reaped",
-        concurrency: Concurrency::All,
-        fetch: uring::fetch_all,
-    }],
+    variants: &[
+        workload::Variant {
+            name: "uring",
+            about:
+                "one ring by hand: socket, connect, send, recv, close submitted; completions reaped",
+            concurrency: Concurrency::All,
+            fetch: uring::fetch_all,
+        },
+        workload::Variant {
+            name: "compio",
+            about:
+                "async/await on compio's io_uring driver: a task per page, buffers passed by value",
+            concurrency: Concurrency::All,
+            fetch: compio_rt::fetch_all,
+        },
+    ],
     flags: &[],
 };
