@@ -15,7 +15,7 @@
 //! writes to the array.
 
 use io_uring::Submitter;
-use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::alloc::{alloc, alloc_zeroed, dealloc, Layout};
 use std::io;
 use std::sync::atomic::{AtomicU16, Ordering};
 
@@ -67,14 +67,16 @@ impl BufRing {
             Layout::from_size_align(count as usize * std::mem::size_of::<RingEntry>(), 4096)
                 .map_err(invalid)?;
         let memory_layout =
-            Layout::from_size_align(count as usize * size as usize, 64).map_err(invalid)?;
+            Layout::from_size_align(count as usize * size as usize, 16).map_err(invalid)?;
         // SAFETY: the layout has a non-zero size (count >= 1).
         let entries = unsafe { alloc_zeroed(entries_layout) }.cast::<RingEntry>();
         if entries.is_null() {
             return Err(io::Error::from(io::ErrorKind::OutOfMemory));
         }
+        // Not zeroed: zeroing would touch every page of the pool up front,
+        // and only bytes the kernel has written are ever read (`filled`).
         // SAFETY: the layout has a non-zero size (count >= 1, size >= 1).
-        let memory = unsafe { alloc_zeroed(memory_layout) };
+        let memory = unsafe { alloc(memory_layout) };
         if memory.is_null() {
             // SAFETY: allocated just above with this layout, never shared.
             unsafe { dealloc(entries.cast(), entries_layout) };

@@ -58,6 +58,8 @@ pub struct Stats {
     pub reaped: u64,
     /// Times the submission queue was full and handed to the kernel early.
     pub full: u64,
+    /// Recvs that found every provided buffer taken, and waited for one.
+    pub buffer_waits: u64,
     /// The most groups of entries that had to wait for room in the queue
     /// (when the kernel was too busy to take the full queue at once).
     pub max_unsent: usize,

@@ -269,7 +269,10 @@ impl Crawl<'_> {
         };
         match next {
             Next::Wait => {}
-            Next::BufferWanted => self.short_of_buffers.push_back(index),
+            Next::BufferWanted => {
+                ring.stats.buffer_waits += 1;
+                self.short_of_buffers.push_back(index);
+            }
             Next::Done(outcome) => fetch.end(ring, index, outcome, &mut self.done),
         }
         if fetch.live.is_none() && fetch.in_kernel == 0 {
