@@ -20,6 +20,7 @@ use compio::io::{AsyncRead, AsyncWriteExt};
 use compio::net::TcpStream;
 use compio::BufResult;
 use std::rc::Rc;
+use std::task::Poll;
 use workload::{Body, Clock, Deadline, ErrorKind, FetchError, Page, Plan, ResponseReader, Trace};
 
 /// The buffer each page hands to the kernel for each recv. It is held by
@@ -57,10 +58,19 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
 /// not be `Send`, so they share the plan through an `Rc`.
 async fn crawl(plan: &Plan, clock: Clock) -> Vec<Trace> {
     let plan = Rc::new(plan.clone());
-    let tasks: Vec<_> = plan
-        .all_pages()
-        .map(|page| compio::runtime::spawn(page_task(plan.clone(), page, clock)))
-        .collect();
+    let mut tasks = Vec::with_capacity(plan.pages);
+    for page in plan.all_pages() {
+        // As in lesson 7: a spawned task runs only once this one yields.
+        // Yielding every START_BATCH pages lets the runtime run the new
+        // tasks, submit what they asked for and reap what has completed,
+        // so the first pages send their requests while later ones are
+        // still being created (without it, every connect is submitted
+        // before the first request).
+        if page.index % START_BATCH == START_BATCH - 1 {
+            yield_now().await;
+        }
+        tasks.push(compio::runtime::spawn(page_task(plan.clone(), page, clock)));
+    }
     let mut traces = Vec::with_capacity(tasks.len());
     for (index, task) in tasks.into_iter().enumerate() {
         let trace = task.await.unwrap_or_else(|_| {
@@ -72,6 +82,24 @@ async fn crawl(plan: &Plan, clock: Clock) -> Vec<Trace> {
     traces
 }
 // ANCHOR_END: crawl
+
+/// Pages spawned between two yields of the crawl task (lesson 5's loop
+/// starts pages in batches of the same size).
+const START_BATCH: usize = 256;
+
+/// tokio's `yield_now`, which compio does not have: go back to the
+/// runtime's queue once, behind the tasks already there.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
 
 // ANCHOR: page_task
 /// One page's task: the fetch under the page's deadline.
