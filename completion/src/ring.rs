@@ -47,7 +47,7 @@ pub struct Completion {
     pub flags: u32,
 }
 
-/// What the ring did, for the tests and the README's measurements.
+/// What the ring did, for the tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     /// `io_uring_enter` calls.
@@ -67,7 +67,7 @@ pub struct Stats {
 
 pub struct Ring {
     uring: IoUring,
-    pub buffers: BufRing,
+    pub(crate) buffers: BufRing,
     /// Entries that found the submission queue full, each group of linked
     /// entries kept together, in order.
     unsent: VecDeque<Vec<squeue::Entry>>,
@@ -123,7 +123,7 @@ impl Ring {
         self.stats.max_unsent = self.stats.max_unsent.max(self.unsent.len());
     }
 
-    pub fn submitter(&self) -> io_uring::Submitter<'_> {
+    pub(crate) fn submitter(&self) -> io_uring::Submitter<'_> {
         self.uring.submitter()
     }
 
@@ -152,7 +152,8 @@ impl Ring {
     }
 
     /// One `io_uring_enter`. `Ok(false)`: the kernel is busy (its
-    /// completion queue overflowed) and wants completions reaped first.
+    /// completion queue overflowed, or it is short of memory for new
+    /// requests) and wants completions reaped first.
     fn enter(&mut self, want: usize) -> io::Result<bool> {
         self.stats.enters += 1;
         match self.uring.submitter().submit_and_wait(want) {
@@ -161,7 +162,7 @@ impl Ring {
                 Ok(true)
             }
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(true),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(false),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => Ok(false),
             Err(e) => Err(e),
         }
     }

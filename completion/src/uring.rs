@@ -227,7 +227,7 @@ impl Crawl<'_> {
                 addr: SockAddr::from(page.addr),
                 request: page.request(),
                 sent: 0,
-                timeout_at: kernel_time(&deadline),
+                timeout_at: types::Timespec::from(kernel_time(&deadline)),
                 in_kernel: 0,
             });
             let socket = opcode::Socket::new(
@@ -550,14 +550,45 @@ fn impossible_buffer(bid: u16, n: usize) -> FetchError {
     )
 }
 
-/// `deadline` on CLOCK_MONOTONIC, the clock of io_uring's timeouts (and
-/// of `Instant`).
-fn kernel_time(deadline: &Deadline) -> types::Timespec {
+/// `deadline` as a time on CLOCK_MONOTONIC, the clock of io_uring's
+/// timeouts (and of `Instant`).
+fn kernel_time(deadline: &Deadline) -> Duration {
     let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
         .map(|t| Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32))
         .unwrap_or_default();
-    let at = now + deadline.at().saturating_duration_since(Instant::now());
-    types::Timespec::new()
-        .sec(at.as_secs())
-        .nsec(at.subsec_nanos())
+    now + deadline.at().saturating_duration_since(Instant::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_data_names_page_and_step() {
+        for step in [
+            Step::Socket,
+            Step::Connect,
+            Step::Send,
+            Step::Recv,
+            Step::Timeout,
+            Step::Close,
+        ] {
+            for page in [0, 1, 255, 256, 999_999] {
+                assert_eq!(Step::of(step.user_data(page)), (page, Some(step)));
+            }
+        }
+        assert_eq!(Step::of(7 << 8), (7, None));
+    }
+
+    #[test]
+    fn the_kernel_deadline_is_on_the_monotonic_clock() {
+        let deadline = Deadline::after(Duration::from_secs(5));
+        let at = kernel_time(&deadline);
+        let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+        let now = Duration::new(now.tv_sec() as u64, now.tv_nsec() as u32);
+        assert!(
+            at > now && at <= now + Duration::from_secs(5),
+            "{at:?} vs {now:?}"
+        );
+    }
 }
