@@ -55,7 +55,7 @@ pub fn fetch_with(plan: &Plan, size: RingSize) -> (Vec<Trace>, Stats) {
         plan,
         clock,
         backlog: 0..plan.pages,
-        start_batch: size.entries.max(1) as usize,
+        start_batch: (size.entries as usize).clamp(1, START_BATCH),
         pages: (0..plan.pages).map(|_| None).collect(),
         done: Vec::with_capacity(plan.pages),
         completions: Vec::new(),
@@ -157,11 +157,19 @@ impl Step {
 // The loop.
 // ---------------------------------------------------------------------------
 
+/// Pages started per turn of the loop. Each start ends in a connect that
+/// the kernel runs, handshake and all, inside the next `io_uring_enter`;
+/// starting every page in one go would hold the first pages' requests back
+/// until the last page has connected. Lesson 5 starts pages in batches of
+/// the same size, for the same reason.
+const START_BATCH: usize = 256;
+
 struct Crawl<'p> {
     plan: &'p Plan,
     clock: Clock,
-    /// Pages not started yet: started a submission queue's worth per turn.
+    /// Pages not started yet.
     backlog: std::ops::Range<usize>,
+    /// Pages started per turn: START_BATCH, or fewer for a small ring.
     start_batch: usize,
     /// Indexed by page: `None` before the start and once the kernel holds
     /// nothing of the page any more.
