@@ -85,6 +85,9 @@ impl Ring {
             // kernel, not by interrupting it while it runs.
             .setup_coop_taskrun()
             .setup_single_issuer()
+            // An entry the kernel refuses (it completes with the error)
+            // does not hold back the rest of its batch.
+            .setup_submit_all()
             .build(size.entries)?;
         let buffers = BufRing::register(&uring.submitter(), 0, size.buffers, size.buffer_size)?;
         Ok(Ring {
