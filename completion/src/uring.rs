@@ -9,8 +9,8 @@
 //! handshake, waits for the bytes and copies them into our memory. The
 //! program only reacts to what has *finished*.
 //!
-//! Read it in this order: [`fetch_with`] (set up the ring), [`Crawl::run`]
-//! (submit, wait, reap), [`Crawl::complete`] (one page's state machine,
+//! Read it in this order: [`fetch_with`] (set up the ring), `Crawl::run`
+//! (submit, wait, reap), `Crawl::complete` (one page's state machine,
 //! driven by completions).
 
 use crate::ring::{Completion, Ring, RingSize, Stats};
