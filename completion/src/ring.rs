@@ -78,6 +78,13 @@ pub struct Ring {
 
 impl Ring {
     pub fn new(size: RingSize) -> io::Result<Ring> {
+        if size.entries < 2 {
+            // A linked pair must fit in the submission queue at once.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a ring needs at least 2 submission entries (an operation and its linked timeout)",
+            ));
+        }
         let uring = IoUring::builder()
             .setup_cqsize(size.entries.saturating_mul(CQ_PER_SQ))
             .setup_clamp()
