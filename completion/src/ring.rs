@@ -152,9 +152,10 @@ impl Ring {
                 self.unsent.pop_front();
                 continue;
             }
-            // The queue is full and more is waiting: submit, then refill.
+            // The queue is full and more is waiting: submit, then refill
+            // (unless the kernel took nothing: then reap first).
             self.stats.full += 1;
-            if !self.enter(0)? {
+            if !self.enter(0)? || self.uring.submission().is_full() {
                 break;
             }
         }
