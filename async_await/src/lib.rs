@@ -41,25 +41,29 @@
 //!   and a single-threaded executor, with no tokio in it.
 
 use std::path::{Path, PathBuf};
-use workload::{Clock, Concurrency, ErrorKind, FetchError, Flag, Plan, Trace};
+use workload::{Concurrency, ErrorKind, FetchError, Plan};
 
 pub mod mini;
 pub mod reqwest_client;
 pub mod tokio_ct;
 pub mod tokio_mt;
 
-/// `--save DIR`: every page's body is written to `DIR/page-<i>.html`.
-pub const SAVE: Flag = Flag {
-    name: "save",
-    value_name: "DIR",
-    help: "Write every page's body to DIR/page-<i>.html (created if missing). \
-           tokio, tokio-mt and reqwest write off the event loop; mini writes \
-           on it (a shortcut its source explains)",
-    check: Some(|dir| match std::fs::metadata(dir) {
+/// The lesson's own flag.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SaveFlags {
+    /// Write every page's body to DIR/page-<i>.html (created if missing). tokio,
+    /// tokio-mt and reqwest write off the event loop; mini writes on it (a shortcut
+    /// its source explains)
+    #[arg(long, value_name = "DIR", value_parser = save_dir_arg)]
+    pub save: Option<PathBuf>,
+}
+
+fn save_dir_arg(dir: &str) -> Result<PathBuf, String> {
+    match std::fs::metadata(dir) {
         Ok(m) if !m.is_dir() => Err(format!("--save '{dir}' exists and is not a directory")),
-        _ => Ok(()),
-    }),
-};
+        _ => Ok(PathBuf::from(dir)),
+    }
+}
 
 /// The lesson's table: its variants, for the binary, the tests and the
 /// benchmark.
@@ -67,48 +71,48 @@ pub const LESSON: workload::Lesson = workload::Lesson {
     name: "async_await",
     about: "Lesson 7: futures and async/await: tokio, reqwest, and a runtime built by hand",
     variants: &[
-        workload::Variant {
-            name: "tokio",
-            about: "the seed's asyncio version: current-thread runtime, raw TcpStream, \
-                    JoinSet + Semaphore + progress bar + Ctrl-C",
-            concurrency: Concurrency::Workers {
+        workload::Variant::new(
+            "tokio",
+            "the tutorial's asyncio version: current-thread runtime, raw TcpStream, \
+             JoinSet + Semaphore + progress bar + Ctrl-C",
+            Concurrency::Workers {
                 default_max: usize::MAX,
             },
-            fetch: tokio_ct::fetch_all,
-        },
-        workload::Variant {
-            name: "tokio-mt",
-            about: "the same code on tokio's multi-thread runtime (one worker per core)",
-            concurrency: Concurrency::Workers {
+            tokio_ct::fetch_all,
+        ),
+        workload::Variant::new(
+            "tokio-mt",
+            "the same code on tokio's multi-thread runtime (one worker per core)",
+            Concurrency::Workers {
                 default_max: usize::MAX,
             },
-            fetch: tokio_mt::fetch_all,
-        },
-        workload::Variant {
-            name: "reqwest",
-            about: "the seed's aiohttp: one shared reqwest client, what production code writes",
-            concurrency: Concurrency::Workers {
+            tokio_mt::fetch_all,
+        ),
+        workload::Variant::new(
+            "reqwest",
+            "the tutorial's aiohttp: one shared reqwest client, what production code writes",
+            Concurrency::Workers {
                 default_max: usize::MAX,
             },
-            fetch: reqwest_client::fetch_all,
-        },
-        workload::Variant {
-            name: "mini",
-            about: "the seed's hand-made Future/Task/event loop: a reactor on epoll and a \
-                    tiny executor, no tokio",
-            concurrency: Concurrency::All,
-            fetch: mini::fetch_all,
-        },
+            reqwest_client::fetch_all,
+        ),
+        workload::Variant::new(
+            "mini",
+            "the tutorial's hand-made Future/Task/event loop: a reactor on epoll and a \
+             tiny executor, no tokio",
+            Concurrency::All,
+            mini::fetch_all,
+        )
+        .tutorial("generator coroutines", 0.43),
     ],
-    flags: &[SAVE],
+    flags: workload::Flags::of::<SaveFlags>(),
 };
 
 /// The `--save` directory, created if it is missing; `None` without `--save`.
 pub fn save_dir(plan: &Plan) -> Result<Option<PathBuf>, FetchError> {
-    let Some(dir) = plan.option::<String>(SAVE.name) else {
+    let Some(dir) = plan.options::<SaveFlags>().save else {
         return Ok(None);
     };
-    let dir = PathBuf::from(dir);
     std::fs::create_dir_all(&dir).map_err(|e| {
         FetchError::new(
             ErrorKind::Io,
@@ -129,38 +133,6 @@ pub fn save_error(path: &Path, e: impl std::fmt::Display) -> FetchError {
         ErrorKind::Io,
         format!("--save: cannot write {}: {e}", path.display()),
     )
-}
-
-/// Every page of the plan fails with the same error (the runtime could not
-/// start, the save directory cannot be created...).
-pub fn every_page_fails(plan: &Plan, error: &FetchError) -> Vec<Trace> {
-    let clock = Clock::start();
-    plan.all_pages()
-        .map(|page| Trace::start(&page, clock).finish(Err(error.clone())))
-        .collect()
-}
-
-/// One trace per page: the pages a variant has no trace for (a task that
-/// panicked, a loop that stopped early) end with `error`.
-pub fn every_page_once(
-    plan: &Plan,
-    clock: Clock,
-    traces: Vec<Trace>,
-    error: &FetchError,
-) -> Vec<Trace> {
-    let mut slots: Vec<Option<Trace>> = vec![None; plan.pages];
-    for t in traces {
-        if let Some(slot) = slots.get_mut(t.page) {
-            *slot = Some(t);
-        }
-    }
-    slots
-        .into_iter()
-        .zip(plan.all_pages())
-        .map(|(slot, page)| {
-            slot.unwrap_or_else(|| Trace::pending(&page, clock).finish(Err(error.clone())))
-        })
-        .collect()
 }
 
 /// Ctrl-C for the tokio variants, and putting it back afterwards.

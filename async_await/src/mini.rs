@@ -579,12 +579,12 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
         Ok(r) => r,
         Err(e) => {
             let e = FetchError::new(ErrorKind::Resource, format!("epoll_create: {e}"));
-            return crate::every_page_fails(plan, &e);
+            return workload::fail_every_page(plan, &e);
         }
     };
     let save = match crate::save_dir(plan) {
         Ok(dir) => dir,
-        Err(e) => return crate::every_page_fails(plan, &e),
+        Err(e) => return workload::fail_every_page(plan, &e),
     };
     let clock = Clock::start();
     // The tasks borrow these; the executor is done with them before they go.
@@ -622,7 +622,7 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
         Ok(()) => FetchError::new(ErrorKind::Io, "the task ended without a trace"),
         Err(e) => FetchError::new(ErrorKind::Io, format!("the event loop failed: {e}")),
     };
-    crate::every_page_once(plan, clock, finished.into_inner(), &error)
+    workload::every_page_once(plan, clock, finished.into_inner(), &error)
 }
 // ANCHOR_END: fetch_all
 

@@ -21,7 +21,7 @@
 //! | `loop.run_in_executor(None, ..)`  | `tokio::task::spawn_blocking` for `--save`    |
 //! | `KeyboardInterrupt`, `task.cancel()` | `tokio::signal::ctrl_c` + a `watch` channel |
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
@@ -54,10 +54,10 @@ pub fn run_on(runtime: io::Result<tokio::runtime::Runtime>, plan: &Plan) -> Vec<
                 ErrorKind::Resource,
                 format!("cannot start the tokio runtime: {e}"),
             );
-            return crate::every_page_fails(plan, &e);
+            return workload::fail_every_page(plan, &e);
         }
     };
-    let bar = progress_bar(plan);
+    let bar = workload::progress::bar(plan);
     let sigint = crate::sigint::Listen::start();
     let listen = !sigint.ignored;
     let traces = runtime.block_on(crawl(plan, bar.clone(), ctrl_c(listen)));
@@ -66,19 +66,6 @@ pub fn run_on(runtime: io::Result<tokio::runtime::Runtime>, plan: &Plan) -> Vec<
     drop(sigint);
     bar.finish_and_clear();
     traces
-}
-
-/// A bar on stderr when `plan.progress` says there is a terminal to draw on
-/// (and not `--json`); a hidden one otherwise, which still counts.
-pub fn progress_bar(plan: &Plan) -> ProgressBar {
-    if !plan.progress {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(plan.pages as u64);
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} pages {elapsed} {msg}") {
-        bar.set_style(style);
-    }
-    bar
 }
 
 /// Resolves at the first Ctrl-C; never, when SIGINT is ignored or cannot
@@ -100,7 +87,7 @@ pub async fn crawl(plan: &Plan, bar: ProgressBar, cancel: impl Future<Output = (
     let clock = Clock::start();
     let save = match crate::save_dir(plan) {
         Ok(dir) => dir.map(Arc::new),
-        Err(e) => return crate::every_page_fails(plan, &e),
+        Err(e) => return workload::fail_every_page(plan, &e),
     };
     // `--workers K`: at most K pages between "permit acquired" and "done".
     // By default there are as many permits as pages: nothing waits.
@@ -156,7 +143,7 @@ pub async fn crawl(plan: &Plan, bar: ProgressBar, cancel: impl Future<Output = (
         }
     }
     let lost = FetchError::new(ErrorKind::Io, "the page's task panicked");
-    crate::every_page_once(&plan, clock, traces, &lost)
+    workload::every_page_once(&plan, clock, traces, &lost)
 }
 // ANCHOR_END: crawl
 
@@ -297,7 +284,7 @@ async fn save_page(dir: &std::path::Path, index: usize, body: &mut Body) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use workload::conformance::{Conn, ScenarioServer};
+    use conformance::{Conn, ScenarioServer};
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
@@ -359,7 +346,7 @@ mod tests {
         let traces = runtime().block_on(crawl(&plan, bar, cancel));
         assert_eq!(traces.len(), 3);
         assert!(traces[0].is_ok() && traces[1].is_ok(), "{traces:?}");
-        assert_eq!(traces[2].error_kind, Some(ErrorKind::Cancelled));
+        assert_eq!(traces[2].error_kind(), Some(ErrorKind::Cancelled));
         assert!(traces[2].connected_ms.is_some(), "it was in flight");
     }
 
@@ -379,7 +366,7 @@ mod tests {
         let traces = runtime().block_on(crawl(&plan, bar.clone(), cancel));
         assert!(traces
             .iter()
-            .all(|t| t.error_kind == Some(ErrorKind::Cancelled)));
+            .all(|t| t.error_kind() == Some(ErrorKind::Cancelled)));
         // Only the page holding the one permit had started.
         assert_eq!(traces.iter().filter(|t| t.start_ms.is_some()).count(), 1);
         assert_eq!(bar.position(), 4, "every page counted on the bar");

@@ -21,9 +21,11 @@ fn save_writes_every_page_on_every_variant() {
     let root = scratch("save");
     for variant in async_await::LESSON.variants {
         let dir = root.join(variant.name);
-        let mut plan = Plan::new(&server.url(), 3).unwrap();
-        plan.options
-            .insert("save".into(), dir.display().to_string());
+        let plan = Plan::new(&server.url(), 3)
+            .unwrap()
+            .with_options(async_await::SaveFlags {
+                save: Some(dir.clone()),
+            });
         let report = async_await::LESSON.run(variant, &plan, None);
         assert_eq!(report.ok, 3, "{}: {:?}", variant.name, report.traces);
         for i in 0..3 {
@@ -44,13 +46,23 @@ fn an_unusable_save_dir_fails_every_page_by_name() {
     let file = scratch("file");
     std::fs::write(&file, b"a file, not a directory").unwrap();
     for variant in async_await::LESSON.variants {
-        let mut plan = Plan::new("http://127.0.0.1:9", 2).unwrap();
-        plan.options
-            .insert("save".into(), file.join("sub").display().to_string());
+        let plan =
+            Plan::new("http://127.0.0.1:9", 2)
+                .unwrap()
+                .with_options(async_await::SaveFlags {
+                    save: Some(file.join("sub")),
+                });
         let report = async_await::LESSON.run(variant, &plan, None);
         for t in &report.traces {
-            assert_eq!(t.error_kind, Some(ErrorKind::Io), "{}", variant.name);
-            assert!(t.error.as_deref().unwrap().contains("--save"), "{t:?}");
+            assert_eq!(t.error_kind(), Some(ErrorKind::Io), "{}", variant.name);
+            assert!(
+                t.error
+                    .as_ref()
+                    .map(|e| e.detail.as_str())
+                    .unwrap()
+                    .contains("--save"),
+                "{t:?}"
+            );
         }
     }
     let _ = std::fs::remove_file(&file);

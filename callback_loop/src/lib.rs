@@ -54,26 +54,28 @@ pub const LESSON: workload::Lesson = workload::Lesson {
     name: "callback_loop",
     about: "Lesson 5: one thread, a readiness selector (epoll / poll / select), callbacks and an event loop",
     variants: &[
-        workload::Variant {
-            name: "epoll",
-            about: "the seed's DefaultSelector on Linux: the kernel keeps the interest list",
-            concurrency: Concurrency::All,
-            fetch: fetch_all_epoll,
-        },
-        workload::Variant {
-            name: "poll",
-            about: "the whole array of descriptors handed to the kernel on every wait",
-            concurrency: Concurrency::All,
-            fetch: fetch_all_poll,
-        },
-        workload::Variant {
-            name: "select",
-            about: "bitmaps of FD_SETSIZE (1024) bits; a descriptor above that fails as 'resource'",
-            concurrency: Concurrency::All,
-            fetch: fetch_all_select,
-        },
+        workload::Variant::new(
+            "epoll",
+            "the tutorial's DefaultSelector on Linux: the kernel keeps the interest list",
+            Concurrency::All,
+            fetch_all_epoll,
+        )
+        .tutorial("epoll + callbacks", 0.45),
+        workload::Variant::new(
+            "poll",
+            "the whole array of descriptors handed to the kernel on every wait",
+            Concurrency::All,
+            fetch_all_poll,
+        ),
+        workload::Variant::new(
+            "select",
+            "bitmaps of FD_SETSIZE (1024) bits; a descriptor above that fails as 'resource'",
+            Concurrency::All,
+            fetch_all_select,
+        )
+        .fd_ceiling(FD_SETSIZE),
     ],
-    flags: &[],
+    flags: workload::Flags::NONE,
 };
 
 pub fn fetch_all_epoll(plan: &Plan) -> Vec<Trace> {
@@ -93,14 +95,11 @@ fn with_selector<S: Selector>(plan: &Plan, selector: io::Result<S>) -> Vec<Trace
         Ok(selector) => crawl(plan, selector),
         Err(e) => {
             // Without a selector there is no loop: every page fails, named.
-            let clock = Clock::start();
             let error = FetchError::new(
                 ErrorKind::Resource,
                 format!("cannot create the selector: {e}"),
             );
-            plan.all_pages()
-                .map(|p| Trace::start(&p, clock).finish(Err(error.clone())))
-                .collect()
+            workload::fail_every_page(plan, &error)
         }
     }
 }

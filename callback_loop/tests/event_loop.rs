@@ -1,8 +1,8 @@
 //! The loop's own behaviour, beyond the shared conformance suite.
 
 use callback_loop::LESSON;
+use conformance::{check_pages, run_checked, Expect, ScenarioServer};
 use std::time::Duration;
-use workload::conformance::{check_pages, run_checked, Expect, ScenarioServer};
 use workload::server::page_crc;
 use workload::{ErrorKind, Plan, Server, ServerConfig};
 
@@ -42,7 +42,7 @@ fn a_silent_page_ends_by_its_timer_not_before() {
         plan.timeout = Duration::from_millis(300);
         let report = run_checked(&LESSON, variant, plan);
         let silent = &report.traces[0];
-        assert_eq!(silent.error_kind, Some(ErrorKind::Timeout), "{silent:?}");
+        assert_eq!(silent.error_kind(), Some(ErrorKind::Timeout), "{silent:?}");
         let took = silent.done_ms.unwrap() - silent.start_ms.unwrap();
         assert!(took >= 300.0, "{}: timed out after {took} ms", variant.name);
         for t in &report.traces[1..] {

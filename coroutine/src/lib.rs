@@ -38,7 +38,7 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex, Once};
 use std::thread::ThreadId;
 use workload::{
-    Clock, Concurrency, Deadline, ErrorKind, FetchError, Flag, Page, Plan, ResponseReader, Trace,
+    Clock, Concurrency, Deadline, ErrorKind, FetchError, Page, Plan, ResponseReader, Trace,
 };
 
 /// Stack of each coroutine when `--stack-kb` is not given, in KiB. Room to
@@ -54,19 +54,49 @@ pub const MAX_STACK_KB: usize = 8 * 1024;
 pub const LESSON: workload::Lesson = workload::Lesson {
     name: "coroutine",
     about: "Lesson 6: stackful coroutines with may, one per page, written like blocking code",
-    variants: &[workload::Variant {
-        name: "may",
-        about: "one may coroutine per page over may::net::TcpStream (the seed's gevent)",
-        concurrency: Concurrency::All,
-        fetch: fetch_all,
-    }],
-    flags: &[Flag {
-        name: "stack-kb",
-        value_name: "KB",
-        help: "Stack of each coroutine, in KiB (4 to 8192, rounded up to 4 KiB pages; default 32)",
-        check: Some(|text| parse_stack_kb(text).map(|_| ())),
-    }],
+    variants: &[workload::Variant::new(
+        "may",
+        "one may coroutine per page over may::net::TcpStream (the tutorial's gevent)",
+        Concurrency::All,
+        fetch_all,
+    )],
+    flags: workload::Flags::of::<StackFlags>(),
 };
+
+/// The lesson's own flag.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StackFlags {
+    /// Stack of each coroutine, in KiB (4 to 8192, rounded up to 4 KiB pages)
+    #[arg(long = "stack-kb", value_name = "KB", value_parser = StackKb::parse, default_value = "32")]
+    pub stack_kb: StackKb,
+}
+
+/// A coroutine stack size the lesson can use, in KiB: only
+/// [`StackKb::parse`] makes one, so a plan cannot hold a bad size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StackKb(usize);
+
+impl Default for StackKb {
+    fn default() -> StackKb {
+        StackKb(DEFAULT_STACK_KB)
+    }
+}
+
+impl StackKb {
+    pub fn get(self) -> usize {
+        self.0
+    }
+
+    /// A `--stack-kb` value: a whole number of KiB between the limits.
+    pub fn parse(text: &str) -> Result<StackKb, String> {
+        match text.parse::<usize>() {
+            Ok(kb) if (MIN_STACK_KB..=MAX_STACK_KB).contains(&kb) => Ok(StackKb(kb)),
+            _ => Err(format!(
+                "--stack-kb '{text}': give a whole number of KiB from {MIN_STACK_KB} to {MAX_STACK_KB}"
+            )),
+        }
+    }
+}
 
 // ANCHOR: fetch_all
 /// The seed's `gevent.joinall([gevent.spawn(f, url) for url in urls])`:
@@ -79,15 +109,7 @@ pub const LESSON: workload::Lesson = workload::Lesson {
 /// within a few milliseconds (a few hundred for 10,000), on two OS threads.
 pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
     let clock = Clock::start();
-    let stack_kb = match stack_kb(plan) {
-        Ok(kb) => kb,
-        Err(e) => {
-            return plan
-                .all_pages()
-                .map(|p| failed(&p, clock, e.clone()))
-                .collect()
-        }
-    };
+    let stack_kb = plan.options::<StackFlags>().stack_kb.get();
     configure_may();
     let plan = Arc::new(plan.clone());
     let threads = Arc::new(Threads::default());
@@ -259,24 +281,6 @@ fn joined(handle: JoinHandle<Trace>, page: &Page, clock: Clock, stack_kb: usize)
     }
 }
 // ANCHOR_END: joined
-
-/// `--stack-kb` from the plan: the default when it was not given.
-pub fn stack_kb(plan: &Plan) -> Result<usize, FetchError> {
-    match plan.options.get("stack-kb") {
-        None => Ok(DEFAULT_STACK_KB),
-        Some(text) => parse_stack_kb(text).map_err(|e| FetchError::new(ErrorKind::Resource, e)),
-    }
-}
-
-/// A `--stack-kb` value: a whole number of KiB between the limits.
-pub fn parse_stack_kb(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(kb) if (MIN_STACK_KB..=MAX_STACK_KB).contains(&kb) => Ok(kb),
-        _ => Err(format!(
-            "--stack-kb '{text}': give a whole number of KiB from {MIN_STACK_KB} to {MAX_STACK_KB}"
-        )),
-    }
-}
 
 const NO_MORE_STACKS: &str =
     "no coroutine started: its stack would pass the kernel's limit on memory maps (vm.max_map_count)";

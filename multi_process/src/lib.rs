@@ -55,26 +55,34 @@ use workload::{Clock, Concurrency, ErrorKind, FetchError, Page, Plan, Trace};
 /// benchmark.
 pub const LESSON: workload::Lesson = workload::Lesson {
     name: "multi_process",
-    about: "Lesson 2: a pool of worker processes fed over pipes (the seed's ProcessPoolExecutor)",
-    variants: &[workload::Variant {
-        name: "pool",
-        about: "W worker processes (this binary re-run as workers), pages and results over pipes",
-        concurrency: CONCURRENCY,
-        fetch: process_way,
-    }],
-    flags: &[workload::Flag {
-        name: "show-pool",
-        value_name: "WHAT",
-        help: "Also print the pool's own story on stderr: 'summary' (start-up, memory, CPU \
-               and pipe cost per worker) or 'workers' (the same plus one timeline row per worker)",
-        check: Some(|what| match what {
-            "summary" | "workers" => Ok(()),
-            other => Err(format!(
-                "--show-pool takes 'summary' or 'workers', not '{other}'"
-            )),
-        }),
-    }],
+    about:
+        "Lesson 2: a pool of worker processes fed over pipes (the tutorial's ProcessPoolExecutor)",
+    variants: &[workload::Variant::new(
+        "pool",
+        "W worker processes (this binary re-run as workers), pages and results over pipes",
+        CONCURRENCY,
+        process_way,
+    )
+    .tutorial("processes", 0.6)
+    .task_per_page(workload::OsTask::Process)],
+    flags: workload::Flags::of::<PoolFlags>(),
 };
+
+/// The lesson's own flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PoolFlags {
+    /// Also print the pool's own story on stderr: 'summary' (start-up, memory, CPU
+    /// and pipe cost per worker) or 'workers' (the same plus one timeline row per worker)
+    #[arg(long, value_name = "WHAT", value_enum)]
+    pub show_pool: Option<ShowPool>,
+}
+
+/// What `--show-pool` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowPool {
+    Summary,
+    Workers,
+}
 
 /// `--workers` pages in flight, by default one worker per page up to 100:
 /// a process is too dear to start thousands of them.

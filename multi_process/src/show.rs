@@ -8,19 +8,10 @@ use workload::{Plan, Trace};
 
 /// Print the pool's story if `--show-pool` asked for it.
 pub fn show_pool(plan: &Plan, pool: &Pool, traces: &[Trace]) {
-    let Some(what) = plan.option::<String>("show-pool") else {
+    let Some(what) = plan.options::<crate::PoolFlags>().show_pool else {
         return;
     };
-    let rows = match what.as_str() {
-        "summary" => false,
-        "workers" => true,
-        other => {
-            eprintln!(
-                "--show-pool: expected 'summary' or 'workers', not '{other}'; showing the summary"
-            );
-            false
-        }
-    };
+    let rows = what == crate::ShowPool::Workers;
     let mut out = summary(pool);
     if rows {
         out.push_str(&worker_rows(pool, traces));

@@ -9,11 +9,11 @@
 //! The checks run one after another (never two pools at once), which is what
 //! lets them count this process's children.
 
+use conformance::{run_checked, Conn, ScenarioServer};
 use multi_process::LESSON;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use workload::conformance::{run_checked, Conn, ScenarioServer};
 use workload::{ErrorKind, Plan, Report, Server, ServerConfig};
 
 type Check = (&'static str, fn());
@@ -40,7 +40,7 @@ const CHECKS: &[Check] = &[
 fn main() -> ExitCode {
     multi_process::serve_if_worker();
     let names: Vec<&str> = CHECKS.iter().map(|(name, _)| *name).collect();
-    workload::conformance::run_named("pool", &names, |i| (CHECKS[i].1)())
+    conformance::run_named("pool", &names, |i| (CHECKS[i].1)())
 }
 
 // --- /proc helpers -----------------------------------------------------------
@@ -204,8 +204,8 @@ fn killed_worker_fails_only_its_page() {
         "only the killed worker's page fails: {failed:?}"
     );
     let t = failed[0];
-    assert_eq!(t.error_kind, Some(ErrorKind::Io), "{t:?}");
-    let error = t.error.as_deref().unwrap();
+    assert_eq!(t.error_kind(), Some(ErrorKind::Io), "{t:?}");
+    let error = t.error.as_ref().map(|e| e.detail.as_str()).unwrap();
     assert!(
         error.contains(&format!("(pid {victim}) died: killed by SIGKILL")),
         "{error}"
@@ -229,8 +229,8 @@ fn stopped_worker_is_killed_by_the_watchdog() {
     let failed: Vec<_> = report.failures().collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
     let t = failed[0];
-    assert_eq!(t.error_kind, Some(ErrorKind::Timeout), "{t:?}");
-    let error = t.error.as_deref().unwrap();
+    assert_eq!(t.error_kind(), Some(ErrorKind::Timeout), "{t:?}");
+    let error = t.error.as_ref().map(|e| e.detail.as_str()).unwrap();
     assert!(
         error.contains(&format!("(pid {victim}) did not report its page")),
         "{error}"
@@ -256,7 +256,7 @@ fn failed_runs_leave_no_child() {
     assert!(report
         .traces
         .iter()
-        .all(|t| t.error_kind == Some(ErrorKind::Timeout)));
+        .all(|t| t.error_kind() == Some(ErrorKind::Timeout)));
     assert_no_child_left("a run of timeouts");
 }
 
@@ -280,8 +280,8 @@ fn no_worker_can_start() {
     let report = report.unwrap();
     assert_eq!(report.failed, 3);
     for t in &report.traces {
-        assert_eq!(t.error_kind, Some(ErrorKind::Resource), "{t:?}");
-        let e = t.error.as_deref().unwrap();
+        assert_eq!(t.error_kind(), Some(ErrorKind::Resource), "{t:?}");
+        let e = t.error.as_ref().map(|e| e.detail.as_str()).unwrap();
         assert!(e.contains("cannot start worker 0"), "{e}");
     }
     assert_no_child_left("a pool that could not start");

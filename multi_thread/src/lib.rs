@@ -60,8 +60,7 @@
 //! shows the two cures: one indivisible step (`fetch_add`) and the channel,
 //! whose `recv` hands every message to exactly one receiver.
 
-use indicatif::{ProgressBar, ProgressStyle};
-use workload::{Clock, Concurrency, ErrorKind, FetchError, Flag, Page, Plan, Trace};
+use workload::{Clock, Concurrency, ErrorKind, FetchError, OsTask, Page, Plan, Trace};
 
 pub mod pool;
 pub mod rayon;
@@ -71,40 +70,42 @@ pub mod scoped;
 /// tests and the benchmark.
 pub const LESSON: workload::Lesson = workload::Lesson {
     name: "multi_thread",
-    about: "Lesson 3: thread pools and their pitfalls (the seed's ThreadPoolExecutor)",
+    about: "Lesson 3: thread pools and their pitfalls (the tutorial's ThreadPoolExecutor)",
     variants: &[
-        workload::Variant {
-            name: "pool",
-            about: "the seed's thread_way: W threads fed by a channel (--workers, default <= 100)",
-            concurrency: Concurrency::Workers { default_max: 100 },
-            fetch: pool::thread_way,
-        },
-        workload::Variant {
-            name: "scoped",
-            about:
-                "one thread per page in std::thread::scope; no thread: the page fails as resource",
-            concurrency: Concurrency::All,
-            fetch: scoped::thread_per_page,
-        },
-        workload::Variant {
-            name: "rayon",
-            about: "par_iter on rayon's pool, a thread per core: the wrong tool for blocking I/O",
-            concurrency: Concurrency::Cores,
-            fetch: rayon::par_iter_way,
-        },
+        workload::Variant::new(
+            "pool",
+            "the tutorial's thread_way: W threads fed by a channel (--workers, default <= 100)",
+            Concurrency::Workers { default_max: 100 },
+            pool::thread_way,
+        )
+        .tutorial("threads", 0.43)
+        .task_per_page(OsTask::Thread),
+        workload::Variant::new(
+            "scoped",
+            "one thread per page in std::thread::scope; no thread: the page fails as resource",
+            Concurrency::All,
+            scoped::thread_per_page,
+        )
+        .task_per_page(OsTask::Thread),
+        workload::Variant::new(
+            "rayon",
+            "par_iter on rayon's pool, a thread per core: the wrong tool for blocking I/O",
+            Concurrency::Cores,
+            rayon::par_iter_way,
+        ),
     ],
-    flags: &[Flag {
-        name: STACK_KB,
-        value_name: "KIB",
-        help: "Stack size of each thread the pool and scoped variants start, in KiB \
-               (default: Rust's 2048, at least 64). One the OS cannot map \
-               (e.g. 1125899906842624, 1 EiB) makes every spawn fail: the pages fail as resource",
-        check: Some(|text| parse_stack_kb(text).map(|_| ())),
-    }],
+    flags: workload::Flags::of::<ThreadFlags>(),
 };
 
-/// The name of the `--stack-kb` flag.
-pub const STACK_KB: &str = "stack-kb";
+/// The lesson's own flag.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ThreadFlags {
+    /// Stack size of each thread the pool and scoped variants start, in KiB
+    /// (default: Rust's 2048, at least 64). One the OS cannot map
+    /// (e.g. 1125899906842624, 1 EiB) makes every spawn fail: the pages fail as resource
+    #[arg(long = "stack-kb", value_name = "KIB", value_parser = parse_stack_kb)]
+    pub stack_bytes: Option<usize>,
+}
 
 // ANCHOR: blocking_way
 /// The seed's `blocking_way()`, unchanged: lesson 1's own function, as the
@@ -147,15 +148,11 @@ pub fn parse_stack_kb(text: &str) -> Result<usize, String> {
 /// A thread builder with the `--stack-kb` of the plan, named for `ps -L`
 /// and for panic messages. A plan that did not come through `main` (a test,
 /// the benchmark) can still hold a bad size: its pages fail with the reason.
-pub fn thread_builder(plan: &Plan, name: String) -> Result<std::thread::Builder, FetchError> {
+pub fn thread_builder(plan: &Plan, name: String) -> std::thread::Builder {
     let builder = std::thread::Builder::new().name(name);
-    match plan.options.get(STACK_KB).map(|text| parse_stack_kb(text)) {
-        None => Ok(builder),
-        Some(Ok(bytes)) => Ok(builder.stack_size(bytes)),
-        Some(Err(why)) => Err(FetchError::new(
-            ErrorKind::Resource,
-            format!("{why}; no thread was started"),
-        )),
+    match plan.options::<ThreadFlags>().stack_bytes {
+        None => builder,
+        Some(bytes) => builder.stack_size(bytes),
     }
 }
 
@@ -180,13 +177,7 @@ const SPARE_MAPS: usize = 1024;
 /// has no caller to return an error to at that point, aborts the whole
 /// process: every page lost, not just the one.
 pub fn thread_room() -> Option<usize> {
-    let max = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok()?;
-    let max: usize = max.trim().parse().ok()?;
-    let used = std::fs::read_to_string("/proc/self/maps")
-        .ok()?
-        .lines()
-        .count();
-    Some(max.saturating_sub(used + SPARE_MAPS) / MAPS_PER_THREAD)
+    workload::room::map_room(MAPS_PER_THREAD, SPARE_MAPS)
 }
 
 /// The error of a page that would have been one thread too many.
@@ -213,16 +204,3 @@ pub fn spawn_failed(e: &std::io::Error) -> FetchError {
     )
 }
 // ANCHOR_END: thread_room
-
-/// A progress bar on stderr when the plan asks for one (a terminal, no
-/// `--json`), otherwise a hidden one that costs nothing to tick.
-pub fn progress_bar(plan: &Plan) -> ProgressBar {
-    if !plan.progress {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(plan.pages as u64);
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} pages {elapsed}") {
-        bar.set_style(style);
-    }
-    bar
-}

@@ -11,7 +11,7 @@
 //! pages takes four latencies, because the fourth round has one page and
 //! three idle threads. Sizing the pool is the first pitfall of this model.
 
-use crate::{blocking_way, no_room, progress_bar, spawn_failed, thread_builder, thread_room};
+use crate::{blocking_way, no_room, spawn_failed, thread_builder, thread_room};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use workload::{Clock, FetchError, Page, Plan, Trace};
 
@@ -19,7 +19,7 @@ use workload::{Clock, FetchError, Page, Plan, Trace};
 /// The seed's `thread_way()`: a pool of `plan.in_flight()` threads.
 pub fn thread_way(plan: &Plan) -> Vec<Trace> {
     let clock = Clock::start();
-    let bar = progress_bar(plan);
+    let bar = workload::progress::bar(plan);
 
     // The work queue, filled before any worker exists and then closed
     // (`drop(to_do)`): a worker that finds it empty and closed knows the
@@ -92,10 +92,9 @@ fn start_workers<'scope>(
             break;
         }
         let (work, done) = (work.clone(), done.clone());
-        let spawned = thread_builder(plan, format!("pool-{id}")).and_then(|b| {
-            b.spawn_scoped(s, move || worker(plan, clock, id, &work, &done))
-                .map_err(|e| spawn_failed(&e))
-        });
+        let spawned = thread_builder(plan, format!("pool-{id}"))
+            .spawn_scoped(s, move || worker(plan, clock, id, &work, &done))
+            .map_err(|e| spawn_failed(&e));
         match spawned {
             Ok(_) => started += 1,
             Err(e) => last_error = Some(e),

@@ -17,7 +17,7 @@
 //! cores (`ThreadPoolBuilder::num_threads`), which is the `pool` variant
 //! with extra steps; the real cure for waiting is lessons 5 to 7.
 
-use crate::{blocking_way, progress_bar};
+use crate::blocking_way;
 use ::rayon::prelude::*;
 use workload::{Clock, Plan, Trace};
 
@@ -25,7 +25,7 @@ use workload::{Clock, Plan, Trace};
 /// Fetch the pages with `par_iter` on rayon's global pool.
 pub fn par_iter_way(plan: &Plan) -> Vec<Trace> {
     let clock = Clock::start();
-    let bar = progress_bar(plan);
+    let bar = workload::progress::bar(plan);
     let traces = (0..plan.pages)
         .into_par_iter()
         .map(|i| {

@@ -48,32 +48,33 @@ pub mod sequential;
 /// benchmark.
 pub const LESSON: workload::Lesson = workload::Lesson {
     name: "nonblocking_poll",
-    about: "Lesson 4: non-blocking sockets and busy polling (the seed's nonblocking_way)",
+    about: "Lesson 4: non-blocking sockets and busy polling (the tutorial's nonblocking_way)",
     variants: &[
-        workload::Variant {
-            name: "sequential",
-            about: "the seed's: one page after another, spinning on each call (as slow as blocking, 100% CPU)",
-            concurrency: Concurrency::One,
-            fetch: sequential::fetch_all,
-        },
-        workload::Variant {
-            name: "round-robin",
-            about: "every socket at once, each given one try per lap of a spinning loop (concurrent, 100% CPU)",
-            concurrency: Concurrency::All,
-            fetch: round_robin::fetch_all,
-        },
+        workload::Variant::new(
+            "sequential",
+            "the tutorial's: one page after another, spinning on each call (as slow as blocking, 100% CPU)",
+            Concurrency::One,
+            sequential::fetch_all,
+        )
+        .tutorial("busy-poll", 4.3),
+        workload::Variant::new(
+            "round-robin",
+            "every socket at once, each given one try per lap of a spinning loop (concurrent, 100% CPU)",
+            Concurrency::All,
+            round_robin::fetch_all,
+        ),
     ],
-    flags: &[workload::Flag {
-        name: "spins",
-        value_name: "WHEN",
-        help: "Print the count of \"would block\" answers on stderr: auto (when human output \
-               goes to a terminal), always, never [default: auto]",
-        check: Some(|when| match when {
-            "auto" | "always" | "never" => Ok(()),
-            other => Err(format!("--spins takes auto, always or never, not '{other}'")),
-        }),
-    }],
+    flags: workload::Flags::of::<SpinFlags>(),
 };
+
+/// The lesson's own flag.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SpinFlags {
+    /// Print the count of "would block" answers on stderr: auto (when human output
+    /// goes to a terminal), always, never
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ShowSpins::Auto)]
+    pub spins: ShowSpins,
+}
 
 // ANCHOR: attempt
 /// The answer to one non-blocking try: done (with its result), or "not
@@ -198,30 +199,19 @@ impl Spins {
 }
 
 /// When to print the spin counts (`--spins WHEN`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ShowSpins {
     /// When the human report goes to a terminal.
+    #[default]
     Auto,
     Always,
     Never,
 }
 
 impl ShowSpins {
-    /// The plan's `--spins` value. A value that is none of the three is
-    /// reported on stderr and read as `auto`: the shared command line does
-    /// not check a lesson flag's values itself.
+    /// The plan's `--spins` value.
     pub fn of(plan: &Plan) -> ShowSpins {
-        match plan.options.get("spins").map(String::as_str) {
-            None | Some("auto") => ShowSpins::Auto,
-            Some("always") => ShowSpins::Always,
-            Some("never") => ShowSpins::Never,
-            Some(other) => {
-                eprintln!(
-                    "warning: --spins takes auto, always or never, not '{other}'; using auto"
-                );
-                ShowSpins::Auto
-            }
-        }
+        plan.options::<SpinFlags>().spins
     }
 
     pub fn wanted(self, plan: &Plan) -> bool {
@@ -347,9 +337,9 @@ mod tests {
             ("always", ShowSpins::Always),
             ("never", ShowSpins::Never),
             ("auto", ShowSpins::Auto),
-            ("sometimes", ShowSpins::Auto),
         ] {
-            plan.options.insert("spins".into(), value.into());
+            let spins = <ShowSpins as clap::ValueEnum>::from_str(value, false).unwrap();
+            let plan = plan.clone().with_options(SpinFlags { spins });
             assert_eq!(ShowSpins::of(&plan), want, "{value}");
         }
     }

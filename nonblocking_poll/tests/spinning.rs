@@ -100,7 +100,7 @@ fn a_handshake_that_never_completes_times_out_while_spinning() {
         plan.timeout = Duration::from_millis(300);
         let (traces, spins) = sorted(fetch(&plan));
         for (t, s) in traces.iter().zip(&spins) {
-            assert_eq!(t.error_kind, Some(ErrorKind::Timeout), "{name}: {t:?}");
+            assert_eq!(t.error_kind(), Some(ErrorKind::Timeout), "{name}: {t:?}");
             assert_eq!(t.connected_ms, None, "{name}: {t:?}");
             assert!(s.connect > 0, "{name}: no connect spin: {s:?}");
         }
