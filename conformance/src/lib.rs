@@ -296,6 +296,37 @@ pub fn good_pages(lesson: &'static Lesson) {
     }
 }
 
+/// `--cpu-us`: every page spends its CPU on its body once it has arrived,
+/// and still ends ok. The CPU is the process's own (and its waited-for
+/// children's): a lower bound that a noisy machine can only raise.
+pub fn cpu_work(lesson: &'static Lesson) {
+    const PAGES: usize = 4;
+    const CPU: Duration = Duration::from_millis(25);
+    for variant in lesson.variants {
+        let server = Server::start(ServerConfig {
+            latency: Duration::from_millis(5),
+            size: 500,
+            ..ServerConfig::default()
+        })
+        .expect("page server");
+        let mut plan = Plan::new(&server.url(), PAGES).unwrap();
+        plan.cpu = CPU;
+        let report = run_checked(lesson, variant, plan);
+        check_pages(&report, |i| Expect::Ok {
+            bytes: 500,
+            crc32: page_crc(i, 500),
+        });
+        let asked = (CPU * PAGES as u32).as_secs_f64() * 1e3;
+        assert!(
+            report.user_ms + report.sys_ms >= asked / 2.0,
+            "{}/{}: {PAGES} pages of {CPU:?} each used only {:.1} ms of CPU",
+            lesson.name,
+            variant.name,
+            report.user_ms + report.sys_ms
+        );
+    }
+}
+
 /// An empty page from the real server is fine too.
 pub fn empty_pages(lesson: &'static Lesson) {
     for variant in lesson.variants {
@@ -623,7 +654,7 @@ macro_rules! __with_scenarios {
             good_pages empty_pages not_found server_error redirect reset_mid_body
             short_body no_content_length chunked drip drip_past_timeout garbage
             bad_status_line endless_headers huge_body black_hole silent_close
-            unsupported_coding refused one_bad_page one_silent_page);
+            unsupported_coding refused one_bad_page one_silent_page cpu_work);
     };
 }
 

@@ -15,7 +15,7 @@
 //!
 //! The cure inside rayon would be a pool built with many more threads than
 //! cores (`ThreadPoolBuilder::num_threads`), which is the `pool` variant
-//! with extra steps; the real cure for waiting is lessons 5 to 7.
+//! with extra steps; the real cure for waiting is the event loop of lesson 5 and after.
 
 use crate::blocking_way;
 use ::rayon::prelude::*;

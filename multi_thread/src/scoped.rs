@@ -7,18 +7,18 @@
 //!
 //! The cost moves from the queue to the machine. N pages are N threads at
 //! once: N kernel tasks, N stacks (2 MiB of address space each, a few KiB
-//! of it touched), two memory mappings each (the stack and its guard
-//! page, and a signal stack with its own guard page). Somewhere above ten
-//! thousand, the process cannot have another thread: on this machine
-//! `vm.max_map_count` (65,530 mappings, 4 per thread: about 16,000 threads)
-//! and `kernel.pid_max` (32,768 tasks, shared with every other process)
-//! are the walls. `thread::spawn` panics when it gets an error;
-//! `Builder::spawn_scoped` returns it instead; and the mapping wall, which
+//! of it touched) and [`MAPS_PER_THREAD`](crate::MAPS_PER_THREAD) memory
+//! mappings each (the stack and its guard page, a signal stack and its
+//! guard page). Somewhere above ten thousand the process cannot have
+//! another thread: `vm.max_map_count` and `kernel.pid_max` are the walls
+//! (the chapter measures where they stand). `Builder::spawn_scoped` returns
+//! the error where `thread::spawn` would panic, and the mapping wall, which
 //! would abort the process from inside the new thread, is checked before
-//! spawning ([`crate::thread_room`]). Either way the page without a thread
-//! fails as `resource` and the others go on.
+//! spawning ([`crate::spawn`]). Either way the page without a thread fails
+//! as `resource` and the others go on.
 
-use crate::{blocking_way, no_room, spawn_failed, thread_builder, thread_room};
+use crate::blocking_way;
+use crate::spawn::{no_room, spawn_failed, thread_builder, thread_room};
 use std::thread::Builder;
 use workload::{Clock, ErrorKind, FetchError, Plan, Trace};
 
@@ -61,7 +61,7 @@ fn one_thread_each(plan: &Plan, room: usize, builder: &dyn Fn(usize) -> Builder)
                 Trace::start(&plan.page(i), clock).finish(Err(error))
             }));
         }
-        // The seed's `fut.result()`, in page order: join() sleeps until
+        // The tutorial's `fut.result()`, in page order: join() sleeps until
         // that page's thread has returned its trace.
         threads
             .into_iter()

@@ -143,31 +143,19 @@ fn a_small_stack_is_enough_for_a_page() {
 }
 
 #[test]
-fn a_stack_size_that_is_not_usable_is_named() {
-    let server = server(1);
+fn a_stack_size_that_is_not_usable_is_refused_by_name() {
     for (kb, why) in [
         ("lots", "is not a size in KiB"),
         ("16", "is below the 64 KiB"),
         ("-1", "is not a size in KiB"),
         ("18446744073709551615", "does not fit"),
     ] {
-        for name in ["pool", "scoped"] {
-            let report = run(name, with_stack(&server, 2, kb));
-            for t in &report.traces {
-                assert_eq!(t.error_kind(), Some(ErrorKind::Resource), "{name}: {t:?}");
-                let error = t
-                    .error
-                    .as_ref()
-                    .map(|e| e.detail.as_str())
-                    .unwrap_or_default();
-                assert!(
-                    error.contains(&format!("--stack-kb '{kb}' {why}")),
-                    "{error}"
-                );
-            }
-        }
+        let error = multi_thread::parse_stack_kb(kb).unwrap_err();
+        assert!(
+            error.contains(&format!("--stack-kb '{kb}' {why}")),
+            "{error}"
+        );
     }
-    assert_eq!(server.served(), 0);
 }
 
 fn binary(args: &[&str]) -> std::process::Output {
