@@ -47,13 +47,15 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
 pub fn blocking_way(plan: &Plan, page: &Page, clock: Clock) -> Trace {
     let mut trace = Trace::start(page, clock);
     let deadline = Deadline::after(plan.timeout);
-    let result = fetch(plan, page, &deadline, &mut trace).map_err(|e| deadline.name(e));
+    let response = ResponseReader::new(plan.max_bytes);
+    let result = fetch(plan, page, response, &deadline, &mut trace).map_err(|e| deadline.name(e));
     trace.finish(result)
 }
 
 fn fetch(
     plan: &Plan,
     page: &Page,
+    mut response: ResponseReader,
     deadline: &Deadline,
     trace: &mut Trace,
 ) -> Result<workload::Body, FetchError> {
@@ -73,7 +75,6 @@ fn fetch(
     // that time this thread sleeps in the kernel, in state S, using no CPU
     // and doing nothing else. `read` returns 0 when the server has closed
     // the connection: the tutorial's `while chunk:`.
-    let mut response = ResponseReader::new(plan.max_bytes);
     let mut buf = [0u8; 4096];
     loop {
         // A socket timeout bounds each wait; giving it what is left of the
@@ -94,3 +95,16 @@ fn fetch(
     Ok(body)
 }
 // ANCHOR_END: blocking_way
+
+/// [`blocking_way`], keeping the page's body too: the tutorial's
+/// `return response`, for a caller that wants the page itself (lesson 2's
+/// workers send it back to their parent).
+pub fn blocking_way_keeping_body(plan: &Plan, page: &Page, clock: Clock) -> (Trace, Vec<u8>) {
+    let mut trace = Trace::start(page, clock);
+    let deadline = Deadline::after(plan.timeout);
+    let response = ResponseReader::new(plan.max_bytes).keep_body();
+    let mut result =
+        fetch(plan, page, response, &deadline, &mut trace).map_err(|e| deadline.name(e));
+    let body = result.as_mut().ok().and_then(|b| b.body.take());
+    (trace.finish(result), body.unwrap_or_default())
+}
