@@ -1,8 +1,9 @@
 //! The pool's own promises, beyond the shared suite: a worker killed in the
 //! middle of a run costs its page and nothing else; a stuck worker is
 //! killed by the parent's watchdog; no run leaves a zombie or an orphan,
-//! not even when the parent itself is killed; the binary's `--json` stays
-//! one object with `--show-pool` talking on stderr.
+//! not even when the parent itself is killed; `--cpu-us` is spent in the
+//! workers; `process_way` accounts for every worker it started; the
+//! binary's `--json` stays one object with `--show-pool` talking on stderr.
 //!
 //! `harness = false` for the same reason as `conformance.rs`: this binary is
 //! also the pool's worker, so its `main` must call `serve_if_worker()` first.
@@ -20,6 +21,11 @@ type Check = (&'static str, fn());
 
 const CHECKS: &[Check] = &[
     ("every_worker_gets_work", every_worker_gets_work),
+    ("pages_with_cpu_work_end_ok", pages_with_cpu_work_end_ok),
+    (
+        "stats_account_for_every_worker",
+        stats_account_for_every_worker,
+    ),
     (
         "killed_worker_fails_only_its_page",
         killed_worker_fails_only_its_page,
@@ -183,6 +189,52 @@ fn every_worker_gets_work() {
         "every worker fetched, and only they did"
     );
     assert_no_child_left("a good run");
+}
+
+/// `--cpu-us`: each page's work runs in the worker that fetched it (the
+/// worker's plan carries `plan.cpu`, and lesson 1's fetch spends it); every
+/// page still ends ok.
+fn pages_with_cpu_work_end_ok() {
+    let server = Server::start(ServerConfig {
+        latency: Duration::from_millis(5),
+        ..ServerConfig::default()
+    })
+    .unwrap();
+    let mut plan = Plan::new(&server.url(), 6).unwrap();
+    plan.workers = Some(2);
+    plan.cpu = Duration::from_millis(3);
+    let report = run(plan);
+    assert_eq!(report.ok, 6, "{:?}", report.failures().collect::<Vec<_>>());
+    assert!(report.traces.iter().all(|t| t.worker.is_some()));
+    assert_no_child_left("a run with --cpu-us");
+}
+
+/// The model returns the pool's statistics: one entry per worker started,
+/// every page and every body byte that came back through a pipe, and a
+/// clean exit with the worker's own bill for each.
+fn stats_account_for_every_worker() {
+    let server = Server::start(ServerConfig {
+        latency: Duration::from_millis(5),
+        ..ServerConfig::default()
+    })
+    .unwrap();
+    let mut plan = Plan::new(&server.url(), 7).unwrap();
+    plan.workers = Some(3);
+    let (traces, stats) = multi_process::process_way(&plan);
+    assert_eq!(traces.iter().filter(|t| t.is_ok()).count(), 7);
+    assert_eq!(stats.spawn_error, None);
+    let ids: Vec<usize> = stats.workers.iter().map(|w| w.id).collect();
+    assert_eq!(ids, vec![0, 1, 2]);
+    assert_eq!(stats.workers.iter().map(|w| w.pages).sum::<usize>(), 7);
+    let piped: u64 = stats.workers.iter().map(|w| w.piped_bytes).sum();
+    let fetched: u64 = traces.iter().filter_map(|t| t.bytes).sum();
+    assert_eq!(piped, fetched);
+    for w in &stats.workers {
+        assert!(w.ended_ok, "{w:?}");
+        assert!(w.usage.is_some(), "worker {} sent no goodbye", w.id);
+        assert!(w.ready_ms.is_some() && w.exit_ms.is_some(), "{w:?}");
+    }
+    assert_no_child_left("process_way");
 }
 
 /// SIGKILL one worker while every page is in flight: its page fails with a
