@@ -107,7 +107,7 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
 // ANCHOR: fetch
 /// The tutorial's `Crawler.fetch()` after its `yield from` rewrite: one page,
 /// reading like lesson 1, every wait an `.await`.
-async fn fetch(
+pub async fn fetch(
     reactor: &Reactor,
     plan: &Plan,
     page: &Page,
@@ -310,7 +310,7 @@ impl Future for Sleep<'_> {
 /// `fut`, or `None` if `at` comes first: a select of two futures, by hand.
 /// Whoever woke the task, both are asked again; the first ready one wins,
 /// and returning drops the other - which is how a future is cancelled.
-async fn with_deadline<F: Future>(reactor: &Reactor, at: Instant, fut: F) -> Option<F::Output> {
+pub async fn with_deadline<F: Future>(reactor: &Reactor, at: Instant, fut: F) -> Option<F::Output> {
     let mut fut = std::pin::pin!(fut);
     let mut sleep = Sleep {
         reactor,
@@ -353,7 +353,7 @@ struct Waiters {
 }
 
 #[derive(Clone, Copy)]
-enum Direction {
+pub enum Direction {
     Read,
     Write,
 }
@@ -401,7 +401,7 @@ impl Reactor {
     /// harmless, the next try sees the data. The tutorial instead registers
     /// before each wait and unregisters after it: two more system calls per
     /// wait, which tokio (like this file) does without.
-    fn register(&self, stream: &TcpStream) -> io::Result<()> {
+    pub fn register(&self, stream: &TcpStream) -> io::Result<()> {
         let fd = stream.as_raw_fd();
         let interest = EpollFlags::EPOLLIN
             | EpollFlags::EPOLLOUT
@@ -415,14 +415,14 @@ impl Reactor {
 
     /// Take a socket out of the set before it is closed, and forget its
     /// wakers (its fd number will be reused by the next socket).
-    fn deregister(&self, stream: &TcpStream) {
+    pub fn deregister(&self, stream: &TcpStream) {
         let _ = self.epoll.delete(stream.as_fd());
         self.waiting.borrow_mut().remove(&stream.as_raw_fd());
     }
 
     /// The tutorial's `selector.register(fd, EVENT_READ, on_readable)`: when
     /// this socket is ready in this direction, wake this task.
-    fn wake_when_ready(&self, stream: &TcpStream, direction: Direction, waker: &Waker) {
+    pub fn wake_when_ready(&self, stream: &TcpStream, direction: Direction, waker: &Waker) {
         if let Some(w) = self.waiting.borrow_mut().get_mut(&stream.as_raw_fd()) {
             let slot = match direction {
                 Direction::Read => &mut w.read,
