@@ -1,14 +1,18 @@
 //! # Lesson 7: futures and async/await
 //!
-//! One thread, every page in flight, and code that reads like lesson 1: an
+//! Every page in flight at once, and code that reads like lesson 1: an
 //! `async fn` is compiled into a state machine that keeps only what lives
 //! across an `.await`, and a runtime polls it when epoll says its socket is
 //! ready. The tutorial builds a `Future`, a `Task` and an event loop by hand,
 //! then swaps them for asyncio and aiohttp; the variants below do the same in
 //! Rust. The chapter is `walkthrough/07-async_await.md`.
 
+// The only `unsafe` code is in `sigint` (reading and restoring SIGINT's
+// disposition); everything else is safe.
+#![deny(unsafe_code)]
+
 use std::path::{Path, PathBuf};
-use workload::{Concurrency, FetchError, Plan, Variant};
+use workload::{Concurrency, FetchError, Plan};
 
 pub use save::SaveFlags;
 
@@ -18,7 +22,7 @@ pub const LESSON: workload::Lesson = workload::Lesson {
     name: "async_await",
     about: "Lesson 7: futures and async/await: tokio, reqwest, and a runtime built by hand",
     variants: &[
-        Variant::new(
+        workload::Variant::new(
             "tokio",
             "the tutorial's asyncio version: current-thread runtime, raw TcpStream, \
              JoinSet + Semaphore + progress bar + Ctrl-C",
@@ -27,7 +31,7 @@ pub const LESSON: workload::Lesson = workload::Lesson {
             },
             tokio_ct::fetch_all,
         ),
-        Variant::new(
+        workload::Variant::new(
             "tokio-mt",
             "the same code on tokio's multi-thread runtime (one worker thread per core)",
             Concurrency::Workers {
@@ -35,7 +39,7 @@ pub const LESSON: workload::Lesson = workload::Lesson {
             },
             tokio_mt::fetch_all,
         ),
-        Variant::new(
+        workload::Variant::new(
             "tokio-offload",
             "the tokio variant with each page's --cpu-us work on tokio's blocking pool \
              (spawn_blocking, the tutorial's run_in_executor)",
@@ -44,7 +48,7 @@ pub const LESSON: workload::Lesson = workload::Lesson {
             },
             tokio_offload::fetch_all,
         ),
-        Variant::new(
+        workload::Variant::new(
             "reqwest",
             "the tutorial's aiohttp: one shared reqwest client, what production code writes",
             Concurrency::Workers {
@@ -52,7 +56,7 @@ pub const LESSON: workload::Lesson = workload::Lesson {
             },
             reqwest_client::fetch_all,
         ),
-        Variant::new(
+        workload::Variant::new(
             "mini",
             "the tutorial's hand-made Future/Task/event loop: a reactor on epoll and a \
              tiny executor, no tokio",
@@ -91,6 +95,7 @@ pub mod mini;
 pub mod save;
 
 // Ctrl-C for the tokio variants, and SIGINT given back after the run.
+#[allow(unsafe_code)]
 pub mod sigint;
 
 // The `--save` helpers by the names `reqwest_client.rs` calls.
