@@ -44,6 +44,7 @@ use workload::{Progress, Trace};
 mod epoll;
 mod poll;
 mod select;
+mod sigio;
 
 pub use epoll::EpollSelector;
 pub use poll::PollSelector;
@@ -72,6 +73,12 @@ pub const LESSON: workload::Lesson = workload::Lesson {
             concurrency: Concurrency::All,
             fetch: fetch_all_select,
         },
+        workload::Variant {
+            name: "sigio",
+            about: "signal-driven I/O: each socket raises a real-time signal, taken with sigtimedwait",
+            concurrency: Concurrency::All,
+            fetch: fetch_all_sigio,
+        },
     ],
     flags: &[],
 };
@@ -86,6 +93,11 @@ pub fn fetch_all_poll(plan: &Plan) -> Vec<Trace> {
 
 pub fn fetch_all_select(plan: &Plan) -> Vec<Trace> {
     with_selector(plan, Ok(SelectSelector::new()))
+}
+
+/// No selector: the sockets signal this thread (`sigio.rs`).
+pub fn fetch_all_sigio(plan: &Plan) -> Vec<Trace> {
+    sigio::fetch_all(plan)
 }
 
 fn with_selector<S: Selector>(plan: &Plan, selector: io::Result<S>) -> Vec<Trace> {
