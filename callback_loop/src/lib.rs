@@ -50,7 +50,8 @@ pub use epoll::EpollSelector;
 pub use poll::PollSelector;
 pub use select::{SelectSelector, FD_SETSIZE};
 
-/// The lesson's table: the three selectors the seeds compare.
+/// The lesson's table: the three selectors the seeds compare, then signal-driven
+/// I/O, which has none (`sigio.rs`).
 pub const LESSON: workload::Lesson = workload::Lesson {
     name: "callback_loop",
     about: "Lesson 5: one thread, a readiness selector (epoll / poll / select), callbacks and an event loop",

@@ -110,6 +110,10 @@ impl SigPage {
     /// The socket raised its signal (or the page has just started): go as
     /// far as the socket lets us. `None`: wait for the next signal.
     fn on_signal(&mut self, band: c_long) -> Option<Result<(), FetchError>> {
+        // Reached Receiving in this call: the bytes may have come while the
+        // request was still going out, their signal already spent, so read
+        // whatever the band says.
+        let mut just_sent = false;
         loop {
             match self.step {
                 Step::Connecting => {
@@ -138,12 +142,13 @@ impl SigPage {
                         }
                     }
                     self.step = Step::Receiving;
+                    just_sent = true;
                 }
                 Step::Receiving => {
                     // The band says what changed: "room to write" brings
                     // nothing to read.
                     let readable = (libc::POLLIN | libc::POLLERR | libc::POLLHUP) as c_long;
-                    if band & readable == 0 {
+                    if band & readable == 0 && !just_sent {
                         return None;
                     }
                     return self.read_until_would_block();
@@ -299,16 +304,16 @@ impl SignalLoop {
         // signals is pending or the nearest deadline comes. Meanwhile each
         // socket's wake-up in the kernel (handshake done, bytes in, FIN)
         // queues a signal for this thread, with the descriptor in it.
-        let mut woken = self.signals.wait(timeout);
+        let mut timeout = timeout;
         for _ in 0..SIGNALS_PER_TURN {
-            match woken {
+            match self.signals.wait(timeout) {
                 Ok(Some(Woken::Ready { fd, band })) => self.ready(fd, band),
                 Ok(Some(Woken::Lost)) => return self.lost_signals(),
                 Ok(None) => return,
                 Err(e) => return self.abandon(e),
             }
             // A signal per system call: take the rest without sleeping.
-            woken = self.signals.wait(Some(Duration::ZERO));
+            timeout = Some(Duration::ZERO);
         }
     }
     // ANCHOR_END: sigio_turn
