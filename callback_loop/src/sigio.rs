@@ -46,7 +46,8 @@ mod thread_signals;
 use thread_signals::{ThreadSignals, Woken};
 
 /// Pages started between two quick turns of the loop, as in `crawl`: the
-/// pages already connected send their requests while the rest start.
+/// pages already connected send their requests while the rest start, and
+/// their connect signals leave the queue before the next batch adds more.
 const START_BATCH: usize = 256;
 
 /// Signals taken in one turn before the deadlines are looked at again.
@@ -210,7 +211,6 @@ fn retry(e: &io::Error) -> bool {
 /// timeout, so the queue is sorted by construction and the nearest
 /// deadline is always at its front.
 struct Due {
-    at: Instant,
     fd: RawFd,
     page: usize,
     deadline: Deadline,
@@ -273,7 +273,6 @@ impl SignalLoop {
         }
         self.pages[slot] = Some(sig_page);
         self.deadlines.push_back(Due {
-            at: deadline.at(),
             fd,
             page: page.index,
             deadline,
@@ -294,7 +293,7 @@ impl SignalLoop {
         let until_deadline = self
             .deadlines
             .front()
-            .map(|d| d.at.saturating_duration_since(now));
+            .map(|d| d.deadline.at().saturating_duration_since(now));
         let timeout = match (until_deadline, max_wait) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -337,7 +336,7 @@ impl SignalLoop {
                 .get(due.fd as usize)
                 .and_then(|p| p.as_ref())
                 .is_some_and(|p| p.trace.page == due.page);
-            if live && due.at > now {
+            if live && due.deadline.at() > now {
                 break;
             }
             if let Some(due) = self.deadlines.pop_front() {
