@@ -438,7 +438,20 @@ fn set_async(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
 // by the types of the safe function around it.
 // ---------------------------------------------------------------------------
 
-/// `<linux/fcntl.h>` (asm-generic; x86, arm and riscv use these values).
+// `<asm-generic/fcntl.h>` and the generic `siginfo_t` layout read below.
+// A few architectures (alpha, mips, parisc, sparc) number or lay these out
+// differently, where these numbers would name other commands: refuse to
+// build there rather than guess.
+#[cfg(not(any(
+    target_arch = "x86",
+    target_arch = "x86_64",
+    target_arch = "arm",
+    target_arch = "aarch64",
+    target_arch = "riscv64",
+    target_arch = "loongarch64"
+)))]
+compile_error!("sigio: the fcntl numbers and siginfo layout are checked only for x86, arm, riscv64 and loongarch64");
+
 const F_SETSIG: c_int = 10;
 const F_SETOWN_EX: c_int = 15;
 const F_OWNER_TID: c_int = 0;
