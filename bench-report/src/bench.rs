@@ -52,7 +52,10 @@ impl Row {
             .collect();
         let first = failed.first().map(|r| match r.failures().next() {
             Some(t) => {
-                let e = t.error.clone().unwrap_or_else(|| "not finished".into());
+                let e = t
+                    .error
+                    .as_ref()
+                    .map_or("not finished".to_string(), |e| e.to_string());
                 let short: String = e.chars().take(100).collect();
                 if short.len() < e.len() {
                     format!("{short}...")

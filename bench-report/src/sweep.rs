@@ -654,7 +654,7 @@ fn failures(r: &Report) -> String {
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     for t in r.failures() {
         let kind = t
-            .error_kind
+            .error_kind()
             .map_or_else(|| "not finished".to_string(), |k| k.to_string());
         *kinds.entry(kind).or_default() += 1;
     }
@@ -667,7 +667,12 @@ fn failures(r: &Report) -> String {
         .failures()
         .next()
         .and_then(|t| t.error.clone())
-        .map(|e| format!("; first: {}", e.chars().take(100).collect::<String>()))
+        .map(|e| {
+            format!(
+                "; first: {}",
+                e.to_string().chars().take(100).collect::<String>()
+            )
+        })
         .unwrap_or_default();
     format!(
         "{} of {} pages failed: {}{first}",

@@ -66,10 +66,7 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
                 ErrorKind::Resource,
                 format!("cannot block the I/O signals in this thread: {e}"),
             );
-            return plan
-                .all_pages()
-                .map(|p| Trace::start(&p, clock).finish(Err(error.clone())))
-                .collect();
+            return workload::fail_every_page(plan, &error);
         }
     };
     let mut run = SignalLoop::new(signals, plan.pages);
@@ -104,6 +101,8 @@ struct SigPage {
     sent: usize,
     response: ResponseReader,
     trace: Trace,
+    /// `--cpu-us`: computing on the body, on this one thread.
+    cpu: Duration,
 }
 
 // ANCHOR: sigio_page
@@ -184,6 +183,9 @@ impl SigPage {
 
     fn finish(self, outcome: Result<(), FetchError>) -> Trace {
         let result = outcome.and_then(|()| self.response.finish());
+        if let Ok(body) = &result {
+            workload::cpu::spend(self.cpu, body);
+        }
         self.trace.finish(result)
     }
 }
@@ -263,6 +265,7 @@ impl SignalLoop {
             sent: 0,
             response: ResponseReader::new(plan.max_bytes),
             trace,
+            cpu: plan.cpu,
         };
         if let Some(outcome) = sig_page.on_signal(0) {
             return self.close(sig_page, outcome);

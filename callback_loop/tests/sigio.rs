@@ -2,10 +2,10 @@
 //! their thread, and a signal queue that overflows.
 
 use callback_loop::LESSON;
+use conformance::{check_pages, run_checked, Expect, HANG_LIMIT};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use workload::conformance::{check_pages, run_checked, Expect, HANG_LIMIT};
 use workload::server::page_crc;
 use workload::{ErrorKind, Plan, Report, Server, ServerConfig};
 
@@ -104,10 +104,10 @@ fn a_full_signal_queue_fails_pages_as_resource_naming_the_limit() {
     let mut resource = 0;
     for t in &report.traces {
         assert!(t.done_ms.is_some(), "page {} never ended", t.page);
-        match t.error_kind {
+        match t.error_kind() {
             None => assert_eq!(t.status, Some(200), "{t:?}"),
             Some(ErrorKind::Resource) => {
-                let e = t.error.as_deref().unwrap_or("");
+                let e = t.error.as_ref().map_or(String::new(), |e| e.to_string());
                 assert!(
                     e.contains("RLIMIT_SIGPENDING") && e.contains("ulimit -i"),
                     "page {}: {e}",
