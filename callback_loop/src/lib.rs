@@ -19,13 +19,15 @@ use workload::{Progress, ResponseReader, Trace};
 mod epoll;
 mod poll;
 mod select;
+mod sigio;
 mod timers;
 
 pub use epoll::EpollSelector;
 pub use poll::PollSelector;
 pub use select::{SelectSelector, FD_SETSIZE};
 
-/// The lesson's table: the three selectors the tutorials compare.
+/// The lesson's table: the three selectors the tutorials compare, then
+/// signal-driven I/O, which has none (`sigio.rs`).
 pub const LESSON: workload::Lesson = workload::Lesson {
     name: "callback_loop",
     about: "Lesson 5: one thread, a readiness selector (epoll / poll / select), callbacks and an event loop",
@@ -50,6 +52,12 @@ pub const LESSON: workload::Lesson = workload::Lesson {
             fetch_all_select,
         )
         .fd_ceiling(FD_SETSIZE),
+        workload::Variant::new(
+            "sigio",
+            "signal-driven I/O: each socket raises a real-time signal, taken with sigtimedwait",
+            Concurrency::All,
+            fetch_all_sigio,
+        ),
     ],
     flags: workload::Flags::NONE,
 };
@@ -64,6 +72,11 @@ pub fn fetch_all_poll(plan: &Plan) -> Vec<Trace> {
 
 pub fn fetch_all_select(plan: &Plan) -> Vec<Trace> {
     with_selector(plan, Ok(SelectSelector::new()))
+}
+
+/// No selector: the sockets signal this thread (`sigio.rs`).
+pub fn fetch_all_sigio(plan: &Plan) -> Vec<Trace> {
+    sigio::fetch_all(plan)
 }
 
 fn with_selector<S: Selector>(plan: &Plan, selector: io::Result<S>) -> Vec<Trace> {
