@@ -64,6 +64,13 @@ pub const LESSON: workload::Lesson = workload::Lesson {
             mini::fetch_all,
         )
         .tutorial("generator coroutines", 0.43),
+        workload::Variant::new(
+            "handmade",
+            "mini with its fetch written by hand: the future an async fn compiles to, \
+             an enum of states with a poll",
+            Concurrency::All,
+            handmade::fetch_all,
+        ),
     ],
     flags: workload::Flags::of::<SaveFlags>(),
 };
@@ -89,6 +96,13 @@ pub mod reqwest_client;
 // non-blocking sockets, a reactor on epoll, wakers and a single-threaded
 // executor, with no tokio in it.
 pub mod mini;
+
+// `handmade`: mini's fetch as the enum the compiler makes of an `async fn`,
+// written out by hand with its `poll`.
+pub mod handmade;
+
+// Pin, shown: a future that borrows its own buffer across an `.await`.
+pub mod pinning;
 
 // `--save DIR` and `--force`: writing the pages without following or
 // overwriting what is already there.
