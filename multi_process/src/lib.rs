@@ -79,8 +79,8 @@ pub fn process_way(plan: &Plan) -> (Vec<Trace>, PoolStats) {
     // `with ProcessPoolExecutor(W) as executor:` start W processes, one
     // after another, and hand each its first page at once. The page waits
     // in the worker's stdin pipe, so the first workers fetch while the last
-    // are still starting. A worker that cannot be started ends the
-    // starting: the pool goes on with those it has.
+    // are still starting. If one cannot be started (no file descriptor left
+    // for its pipes, say), the pool goes on with those it has.
     let mut pool = Pool::new(plan, clock);
     for _ in 0..CONCURRENCY.limit(plan) {
         let Some(page) = pages.pop_front() else { break };
