@@ -1,11 +1,11 @@
 //! The CPU's sense of time, measured on this machine.
 //!
-//! The seed opens with a table of latencies scaled so that one CPU
+//! The tutorial opens with a table of latencies scaled so that one CPU
 //! instruction takes one second: then a mutex takes a minute, a system call
 //! an hour, a network round trip weeks. The lessons' numbers rest on these
 //! costs - why a process pool costs what it costs, why busy polling wastes
 //! what it wastes - so this command measures the rows user space can
-//! measure, here, and prints them beside the seed's figures:
+//! measure, here, and prints them beside the tutorial's figures:
 //!
 //! ```text
 //! cargo run --release -p bench-report -- latency
@@ -39,9 +39,9 @@ pub struct Row {
     pub how: &'static str,
     /// Measured time per operation, in nanoseconds.
     pub ns: f64,
-    /// The seed's figure for the closest row, in nanoseconds, and its label.
-    pub seed_ns: Option<f64>,
-    pub seed_label: Option<&'static str>,
+    /// The tutorial's figure for the closest row, in nanoseconds, and its label.
+    pub tutorial_ns: Option<f64>,
+    pub tutorial_label: Option<&'static str>,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -113,13 +113,13 @@ fn time_per_op(budget: &Budget, mut op: impl FnMut()) -> f64 {
 
 fn measure_all(budget: &Budget) -> std::io::Result<Vec<Row>> {
     let mut rows = Vec::new();
-    let mut row = |what, how, ns, seed: Option<(&'static str, f64)>| {
+    let mut row = |what, how, ns, tutorial: Option<(&'static str, f64)>| {
         rows.push(Row {
             what,
             how,
             ns,
-            seed_ns: seed.map(|s| s.1),
-            seed_label: seed.map(|s| s.0),
+            tutorial_ns: tutorial.map(|s| s.1),
+            tutorial_label: tutorial.map(|s| s.0),
         })
     };
 
@@ -342,13 +342,13 @@ fn file_read(budget: &Budget) -> std::io::Result<f64> {
     Ok(ns)
 }
 
-/// The length of one CPU cycle, the seed's "one instruction".
+/// The length of one CPU cycle, the tutorial's "one instruction".
 pub struct CpuClock {
     pub cycle_ns: f64,
     pub source: String,
 }
 
-/// The clock from /proc/cpuinfo, or the seed's 2.6 GHz when it says nothing.
+/// The clock from /proc/cpuinfo, or the tutorial's 2.6 GHz when it says nothing.
 pub fn cpu_clock() -> CpuClock {
     let mhz = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
         s.lines()
@@ -363,7 +363,7 @@ pub fn cpu_clock() -> CpuClock {
         },
         _ => CpuClock {
             cycle_ns: 1.0 / 2.6,
-            source: "2.6 GHz, the seed's CPU (/proc/cpuinfo has no clock)".into(),
+            source: "2.6 GHz, the tutorial's CPU (/proc/cpuinfo has no clock)".into(),
         },
     }
 }
@@ -395,7 +395,7 @@ pub fn human_scaled(seconds: f64) -> String {
     }
 }
 
-/// The table: each row, measured here, the seed's figure, and both on the
+/// The table: each row, measured here, the tutorial's figure, and both on the
 /// scale where one cycle lasts one second.
 pub fn render(rows: &[Row], clock: &CpuClock) -> String {
     let mut out = format!(
@@ -403,23 +403,23 @@ pub fn render(rows: &[Row], clock: &CpuClock) -> String {
         clock.cycle_ns, clock.source
     );
     out.push_str(&format!(
-        "{:<30} {:>10} {:>14}   {:>10} {:>14}  {}\n",
-        "operation", "here", "if 1 cycle=1 s", "seed", "seed scaled", "seed's row"
+        "{:<30} {:>10} {:>14}   {:>10} {:>15}  {}\n",
+        "operation", "here", "if 1 cycle=1 s", "tutorial", "tutorial scaled", "tutorial's row"
     ));
-    // The seed scales by its 2.6 GHz CPU's 0.38 ns instruction.
-    let seed_cycle = 0.38;
+    // The tutorial scales by its 2.6 GHz CPU's 0.38 ns instruction.
+    let tutorial_cycle = 0.38;
     for r in rows {
-        let (seed, seed_scaled, label) = match (r.seed_ns, r.seed_label) {
-            (Some(s), Some(l)) => (human_ns(s), human_scaled(s / seed_cycle), l),
+        let (tutorial, tutorial_scaled, label) = match (r.tutorial_ns, r.tutorial_label) {
+            (Some(s), Some(l)) => (human_ns(s), human_scaled(s / tutorial_cycle), l),
             _ => ("-".into(), "-".into(), ""),
         };
         out.push_str(&format!(
-            "{:<30} {:>10} {:>14}   {:>10} {:>14}  {}\n",
+            "{:<30} {:>10} {:>14}   {:>10} {:>15}  {}\n",
             r.what,
             human_ns(r.ns),
             human_scaled(r.ns / clock.cycle_ns),
-            seed,
-            seed_scaled,
+            tutorial,
+            tutorial_scaled,
             label
         ));
     }
