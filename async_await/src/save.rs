@@ -13,7 +13,7 @@ use workload::{ErrorKind, FetchError, Plan};
 /// The lesson's own flags.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SaveFlags {
-    /// Write every page's body to DIR/page-<i>.html (DIR is created if
+    /// Write every page's body to DIR/page-N.html (DIR is created if
     /// missing). tokio, tokio-mt, tokio-offload and reqwest write off the
     /// event loop; mini writes on it (a shortcut its source explains)
     #[arg(long, value_name = "DIR", value_parser = dir_arg)]
