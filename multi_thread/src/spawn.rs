@@ -43,6 +43,7 @@ pub fn thread_builder(plan: &Plan, name: String) -> std::thread::Builder {
     }
 }
 
+// ANCHOR: thread_room
 /// The memory mappings one thread costs, counted in `/proc/self/maps`: the
 /// stack and its guard page (glibc's), and the alternate signal stack and
 /// its guard page that Rust's std maps in every new thread so it can report
@@ -89,3 +90,4 @@ pub fn spawn_failed(e: &std::io::Error) -> FetchError {
         format!("no thread could be started for this page: {e}"),
     )
 }
+// ANCHOR_END: thread_room
