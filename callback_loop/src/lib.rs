@@ -147,6 +147,7 @@ pub enum Next {
 }
 
 // ANCHOR: crawler
+// ANCHOR: crawler_callbacks
 /// One page in flight: the tutorial's `Crawler`. Everything the blocking
 /// version kept in local variables (the socket, how much of the request is
 /// out, what has been read) must live here, because each callback returns
@@ -244,6 +245,7 @@ impl Crawler {
             Err(e) => Next::Done(Err(e)),
         }
     }
+    // ANCHOR_END: crawler_callbacks
 
     /// The response is whole. `--cpu-us`: the page's own computing runs
     /// here, inside the callback, on the loop's one thread; while it runs,

@@ -302,6 +302,7 @@ impl SignalLoop {
             (a, b) => a.or(b),
         };
 
+        // ANCHOR: sigio_wait
         // The one blocking call: the thread sleeps until one of its
         // signals is pending or the nearest deadline comes. Meanwhile each
         // socket's wake-up in the kernel (handshake done, bytes in, FIN)
@@ -317,6 +318,7 @@ impl SignalLoop {
             // A signal per system call: take the rest without sleeping.
             timeout = Some(Duration::ZERO);
         }
+        // ANCHOR_END: sigio_wait
     }
     // ANCHOR_END: sigio_turn
 
