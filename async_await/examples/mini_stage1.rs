@@ -37,6 +37,7 @@ fn fetch_all(plan: &Plan) -> Vec<Trace> {
             }) as Task)
         })
         .collect();
+    // ANCHOR: loop
     // Nobody says which task can move on, so ask every one, round after
     // round, until all are done: the thread never sleeps.
     let mut cx = Context::from_waker(Waker::noop());
@@ -49,6 +50,7 @@ fn fetch_all(plan: &Plan) -> Vec<Trace> {
             }
         }
     }
+    // ANCHOR_END: loop
     drop(tasks);
     common::traces(plan, clock, done.into_inner())
 }

@@ -81,12 +81,14 @@ fn fetch_all(plan: &Plan) -> Vec<Trace> {
     let mut live = tasks.len();
     while live > 0 {
         let next = ready.lock().unwrap().pop_front();
+        // ANCHOR: sleep
         let Some(id) = next else {
             // Nothing to do until some waker is called: sleep (a spurious
             // wake-up only looks at the queue again).
             thread::park();
             continue;
         };
+        // ANCHOR_END: sleep
         let Some(task) = &mut tasks[id] else {
             continue; // woken after it finished
         };

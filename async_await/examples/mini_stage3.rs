@@ -51,6 +51,7 @@ impl Readiness for Reactor {
     }
 }
 
+// ANCHOR: turn
 impl Reactor {
     /// Sleep in the kernel until some socket is ready, then wake whoever
     /// waits on it: an error or hang-up wakes both directions, whose retry
@@ -79,6 +80,7 @@ impl Reactor {
         Ok(())
     }
 }
+// ANCHOR_END: turn
 // ANCHOR_END: readiness
 
 // ANCHOR: waker
@@ -125,6 +127,7 @@ fn fetch_all(plan: &Plan) -> Vec<Trace> {
     let mut live = tasks.len();
     while live > 0 {
         let next = ready.lock().unwrap().pop_front();
+        // ANCHOR: sleep
         let Some(id) = next else {
             // Nothing to do until a socket is ready: sleep in epoll_wait.
             if let Err(e) = runtime.turn() {
@@ -134,6 +137,7 @@ fn fetch_all(plan: &Plan) -> Vec<Trace> {
             }
             continue;
         };
+        // ANCHOR_END: sleep
         let Some(task) = &mut tasks[id] else {
             continue; // woken after it finished
         };

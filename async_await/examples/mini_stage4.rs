@@ -143,6 +143,7 @@ impl Drop for Sleep<'_> {
     }
 }
 
+// ANCHOR: page
 /// The page's task with a deadline: the fetch and a `Sleep` are asked in
 /// turn, whoever woke the task; the first one ready wins, and returning
 /// drops the other, which is how a future is cancelled.
@@ -167,6 +168,7 @@ async fn page(reactor: &Reactor, plan: &Plan, page: Page, clock: Clock) -> Trace
     };
     common::finish(plan, trace, result)
 }
+// ANCHOR_END: page
 // ANCHOR_END: deadline
 
 // ANCHOR: waker
@@ -215,6 +217,7 @@ fn fetch_all(plan: &Plan) -> Vec<Trace> {
     let mut live = tasks.len();
     while live > 0 {
         let next = ready.lock().unwrap().pop_front();
+        // ANCHOR: sleep
         let Some(id) = next else {
             // Nothing to do until a socket is ready: sleep in epoll_wait.
             if let Err(e) = runtime.turn() {
@@ -224,6 +227,7 @@ fn fetch_all(plan: &Plan) -> Vec<Trace> {
             }
             continue;
         };
+        // ANCHOR_END: sleep
         let Some(task) = &mut tasks[id] else {
             continue; // woken after it finished
         };

@@ -136,6 +136,7 @@ impl<'a> Fetch<'a> {
 }
 
 // ANCHOR: poll
+// ANCHOR: poll_head
 impl Future for Fetch<'_> {
     type Output = Result<Body, FetchError>;
 
@@ -148,6 +149,7 @@ impl Future for Fetch<'_> {
         let this = self.get_mut();
         loop {
             match std::mem::replace(this, Fetch::Done) {
+                // ANCHOR_END: poll_head
                 Fetch::Start {
                     reactor,
                     addr,
@@ -235,6 +237,7 @@ impl Future for Fetch<'_> {
                         }
                     };
                 }
+                // ANCHOR: receiving
                 Fetch::Receiving {
                     socket,
                     mut response,
@@ -273,6 +276,7 @@ impl Future for Fetch<'_> {
                         trace,
                     };
                 }
+                // ANCHOR_END: receiving
                 Fetch::Done => {
                     return Poll::Ready(Err(FetchError::new(
                         ErrorKind::Io,
