@@ -306,6 +306,7 @@ impl BenchReport {
             ],
             &bars,
             &[],
+            None,
         )
     }
 

@@ -72,6 +72,26 @@ fn rect(
     area.draw(&Rectangle::new([a, b], style)).map_err(err)
 }
 
+/// A vertical dashed line at `x` from `y0` to `y1`.
+fn dashes(
+    area: &DrawingArea<SVGBackend, Shift>,
+    x: i32,
+    y0: i32,
+    y1: i32,
+    c: RGBColor,
+) -> Result<()> {
+    let mut y = y0;
+    while y < y1 {
+        area.draw(&PathElement::new(
+            vec![(x, y), (x, (y + 6).min(y1))],
+            c.stroke_width(2),
+        ))
+        .map_err(err)?;
+        y += 10;
+    }
+    Ok(())
+}
+
 /// A step of 1, 2 or 5 × 10^k that cuts `max` into about `parts` pieces.
 fn nice_step(max: f64, parts: f64) -> f64 {
     let raw = (max / parts).max(1e-9);
@@ -109,6 +129,7 @@ pub fn bars(
     legend: [&str; 2],
     rows: &[Bar],
     lines: &[Line],
+    axis_max: Option<f64>,
 ) -> Result<String> {
     let (width, label_w, note_w, row_h, top, bottom) =
         (980i32, 250i32, 190i32, 34i32, 80i32, 60i32);
@@ -122,21 +143,35 @@ pub fn bars(
 
         let x0 = label_w;
         let x1 = width - note_w;
-        let max = rows
-            .iter()
-            .flat_map(|r| [r.value, r.tutorial])
-            .flatten()
-            .chain(lines.iter().map(|l| l.value))
-            .fold(0.0f64, f64::max)
-            .max(1e-9)
-            * 1.05;
-        let px = |v: f64| x0 + ((v / max) * (x1 - x0) as f64).round() as i32;
+        let max = axis_max.unwrap_or_else(|| {
+            rows.iter()
+                .flat_map(|r| [r.value, r.tutorial])
+                .flatten()
+                .chain(lines.iter().map(|l| l.value))
+                .fold(0.0f64, f64::max)
+                * 1.05
+        });
+        let max = max.max(1e-9);
+        // A bar past the axis's end stops there; its note says how long it is.
+        let px = |v: f64| x0 + ((v.min(max) / max) * (x1 - x0) as f64).round() as i32;
+        let past = |v: f64| if v > max { "→ " } else { "" };
 
-        // legend
-        for (i, (name, c)) in legend.iter().zip([OURS, TUTORIAL]).enumerate() {
-            let x = x0 + i as i32 * 260;
+        // legend: the two kinds of bar, then the reference lines
+        let width_of = |s: &str| 40 + 7 * s.chars().count() as i32;
+        let mut x = x0;
+        for (name, c) in legend.iter().zip([OURS, TUTORIAL]) {
+            if name.is_empty() {
+                continue;
+            }
             rect(&root, (x, 44), (x + 14, 58), c.filled())?;
             text(&root, name, (x + 20, 51), 13, HPos::Left, &BLACK)?;
+            x += width_of(name);
+        }
+        for (i, l) in lines.iter().enumerate() {
+            let c = color(3 + i);
+            dashes(&root, x + 7, 42, 60, c)?;
+            text(&root, &l.label, (x + 20, 51), 13, HPos::Left, &c)?;
+            x += width_of(&l.label);
         }
 
         // grid and axis
@@ -150,9 +185,14 @@ pub fn bars(
                 GRID,
             ))
             .map_err(err)?;
+            let label = if max < 10.0 {
+                format!("{tick:.2}")
+            } else {
+                short_number(tick)
+            };
             text(
                 &root,
-                &format!("{tick:.2}"),
+                &label,
                 (x, plot_bottom + 14),
                 12,
                 HPos::Center,
@@ -186,7 +226,8 @@ pub fn bars(
                     (px(v).max(x0 + 1), y + 16),
                     OURS.filled(),
                 )?;
-                text(&root, &r.note, (px(v) + 6, y + 10), 12, HPos::Left, &BLACK)?;
+                let note = format!("{}{}", past(v), r.note);
+                text(&root, &note, (px(v) + 6, y + 10), 12, HPos::Left, &BLACK)?;
             } else {
                 text(&root, &r.note, (x0 + 6, y + 10), 12, HPos::Left, &BLACK)?;
             }
@@ -208,25 +249,7 @@ pub fn bars(
             }
         }
         for (i, l) in lines.iter().enumerate() {
-            let x = px(l.value);
-            let c = color(3 + i);
-            let mut y = top - 6;
-            while y < plot_bottom {
-                root.draw(&PathElement::new(
-                    vec![(x, y), (x, (y + 6).min(plot_bottom))],
-                    c.stroke_width(2),
-                ))
-                .map_err(err)?;
-                y += 10;
-            }
-            text(
-                &root,
-                &l.label,
-                (x + 4, top - 12 - 14 * i as i32),
-                12,
-                HPos::Left,
-                &c,
-            )?;
+            dashes(&root, px(l.value), top - 6, plot_bottom, color(3 + i))?;
         }
         root.draw(&PathElement::new(
             vec![(x0, top - 6), (x0, plot_bottom)],
@@ -639,11 +662,14 @@ mod tests {
             ["ours", "tutorial"],
             &rows,
             &[line],
+            Some(0.5),
         )
         .unwrap();
         assert!(svg.starts_with("<svg"), "{svg}");
         assert!(svg.contains("sync_blocking / blocking"));
         assert!(svg.contains("N x cpu"));
+        // past the axis's end: the bar stops there and its note says so
+        assert!(svg.contains("→ 1002 ms"), "{svg}");
 
         let s = Series {
             name: "a / b".into(),

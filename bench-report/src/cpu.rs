@@ -162,13 +162,22 @@ impl Row {
     }
 
     /// "serialised" when the time beyond the I/O is nearer N × cpu than
-    /// N × cpu / cores, "parallel" when nearer the latter.
+    /// N × cpu / cores, "parallel" when nearer the latter; and where the
+    /// figures cannot say: the CPU measured is well below the work asked
+    /// for (the variant did not spend it), or the time beyond the I/O is
+    /// well above even N × cpu (start-up and other costs drown the work).
     pub fn verdict(&self, config: &Config) -> &'static str {
         let Some(beyond) = self.beyond_io_ms() else {
             return "-";
         };
+        if self.cpu_ms.is_some_and(|c| c < config.serial_ms() / 2.0) {
+            return "not spent: cpu below N x cpu";
+        }
         if config.cores < 2 {
             return "one core: cannot tell";
+        }
+        if beyond > 2.0 * config.serial_ms() {
+            return "cannot tell: other costs exceed the work";
         }
         let middle = (config.serial_ms() + config.parallel_ms()) / 2.0;
         if beyond >= middle {
@@ -316,9 +325,11 @@ pub fn markdown(config: &Config, rows: &[Row]) -> String {
         "- **wall ms**: the lesson's own time from the first connect to the last page; **cpu ms**: user + \
          system of the lesson process and every process it waited for, from `wait4`.\n\
          - **ideal I/O ms**: latency × ceil(N / pages in flight), the run's time without CPU work; \
-         **beyond I/O ms** = wall - ideal I/O.\n\
+         **beyond I/O ms** = wall - ideal I/O. The chart's bars are whole wall times (the latency \
+         included); bars that run past its end are the variants with many rounds of latency.\n\
          - **the work**: *serialised* when beyond I/O is nearer N × cpu than N × cpu / cores, *parallel* \
-         when nearer the latter.\n\n",
+         when nearer the latter; *not spent* when the cpu measured is below half of N × cpu (the variant \
+         did not do the work), *cannot tell* when beyond I/O is over twice N × cpu (other costs drown it).\n\n",
     );
     out.push_str("![wall time per variant](cpu.svg)\n");
     out
@@ -330,9 +341,10 @@ pub fn chart(config: &Config, rows: &[Row]) -> Result<String> {
         .map(|r| Bar {
             label: r.job.name(),
             value: r.wall_ms,
-            note: match r.wall_ms {
-                Some(w) => format!("{} ms, {}", ms(w), r.verdict(config)),
-                None => r.status.label().to_string(),
+            note: match (r.wall_ms, r.verdict(config)) {
+                (Some(w), v @ ("serialised" | "parallel")) => format!("{} ms, {v}", ms(w)),
+                (Some(w), _) => format!("{} ms (see the table)", ms(w)),
+                (None, _) => r.status.label().to_string(),
             },
             tutorial: None,
             tutorial_note: String::new(),
@@ -361,7 +373,20 @@ pub fn chart(config: &Config, rows: &[Row]) -> Result<String> {
                 value: config.parallel_ms(),
             },
         ],
+        Some(axis_end(config, rows)),
     )
+}
+
+/// The chart's axis ends past the slowest variant that needs at most two
+/// rounds of latency (and past N × cpu): the variants that fetch a page or
+/// two at a time take N × latency and run past the end.
+fn axis_end(config: &Config, rows: &[Row]) -> f64 {
+    let two_rounds = 2.0 * config.latency_ms as f64;
+    rows.iter()
+        .filter(|r| r.ideal_ms <= two_rounds)
+        .filter_map(|r| r.wall_ms)
+        .fold(1.2 * config.serial_ms(), f64::max)
+        * 1.05
 }
 
 fn write(config: &Config, rows: &[Row], out: &OutDir) -> Result<()> {
@@ -409,6 +434,10 @@ mod tests {
     fn ran(config: &Config, job: &Job, wall_ms: f64) -> Row {
         let run = Run {
             wall_ms: Some(wall_ms),
+            usage: crate::child::Usage {
+                user: Duration::from_millis(510),
+                ..Default::default()
+            },
             ..Run::default()
         };
         Row::new(config, job, Status::Ran(None), &[run])
@@ -424,9 +453,16 @@ mod tests {
         assert_eq!(ran(&c, &job, ideal + 510.0).verdict(&c), "serialised");
         assert_eq!(ran(&c, &job, ideal + 260.0).verdict(&c), "parallel");
         assert_eq!(
+            ran(&c, &job, ideal + 1200.0).verdict(&c),
+            "cannot tell: other costs exceed the work"
+        );
+        assert_eq!(
             ran(&config(1), &job, ideal).verdict(&config(1)),
             "one core: cannot tell"
         );
+        let mut idle = ran(&c, &job, ideal + 260.0);
+        idle.cpu_ms = Some(12.0);
+        assert_eq!(idle.verdict(&c), "not spent: cpu below N x cpu");
         let failed = Row::new(
             &c,
             &job,
