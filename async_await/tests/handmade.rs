@@ -70,3 +70,43 @@ fn polled_after_done_is_an_error() {
     let poll = std::pin::Pin::new(&mut done).poll(&mut Context::from_waker(Waker::noop()));
     assert!(matches!(poll, std::task::Poll::Ready(Err(_))));
 }
+
+/// Driven by its sockets alone, with no deadline timer that could wake the
+/// task by chance, every page still ends: each wait left its waker with
+/// the reactor. A lost waker makes the reactor report that nothing can
+/// wake the tasks left.
+#[test]
+fn sockets_alone_wake_the_fetch() {
+    use async_await::mini::Executor;
+    use std::cell::RefCell;
+    use std::time::Duration;
+    use workload::{Server, ServerConfig};
+
+    // Some latency, so that the first read finds nothing and must wait.
+    let server = Server::start(ServerConfig {
+        latency: Duration::from_millis(20),
+        ..Default::default()
+    })
+    .unwrap();
+    let plan = Plan::new(&server.url(), 3).unwrap();
+    let reactor = Reactor::new().unwrap();
+    let ended = RefCell::new(Vec::new());
+    let mut executor = Executor::new();
+    for page in plan.all_pages() {
+        let (reactor, plan, ended) = (&reactor, &plan, &ended);
+        executor.spawn(async move {
+            let mut trace = Trace::start(&page, Clock::start());
+            let result = Fetch::new(reactor, plan, &page, &mut trace, false).await;
+            ended.borrow_mut().push(result.map(|body| body.bytes));
+        });
+    }
+    executor
+        .run(&reactor)
+        .expect("every wait is woken by its socket");
+    drop(executor);
+    let ended = ended.into_inner();
+    assert_eq!(ended.len(), 3);
+    for result in ended {
+        assert_eq!(result.unwrap(), plan.size as u64);
+    }
+}
