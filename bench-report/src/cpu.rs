@@ -14,12 +14,12 @@
 //! variant against the two reference lines N × cpu and N × cpu / cores).
 
 use crate::charts::{self, Bar, Line};
-use crate::decide::{decide, Budget, Decision, Limits};
+use crate::decide::{decide, Budget, Limits};
 use crate::jobs::{seconds, Job, Setup, Shared};
 use crate::numbers::{median, ms, opt, ratio, to_ms};
 use crate::outdir::OutDir;
 use crate::page_server::PageServer;
-use crate::runner::{self, Batch, Run, Slot};
+use crate::runner::{self, Batch, Run};
 use crate::status::Status;
 use crate::table::Table;
 use crate::{machine, paths};
@@ -201,54 +201,33 @@ fn measure(config: &Config) -> Result<Vec<Row>> {
         time_limit: config.setup.time_limit,
     };
     let work = config.cpu * config.pages as u32;
-    let mut statuses = Vec::new();
-    let mut slots = Vec::new();
-    for job in &config.setup.jobs {
-        let decision = match ready.lesson(job) {
-            Err(why) => Decision::NotRun(why.to_string()),
-            Ok(_) => decide(&limits, &budget, job, config.pages, config.latency_ms, work),
-        };
-        if let (Decision::Run { limit }, Ok(bin)) = (&decision, ready.lesson(job)) {
-            slots.push(Slot {
-                job: *job,
-                bin,
-                pages: config.pages,
-                limit: *limit,
-            });
-        }
-        statuses.push(decision.status().unwrap_or(Status::Ran(None)));
-    }
-    let mut server = PageServer::start(&ready.page_server, config.setup.port, config.latency_ms)?;
-    eprintln!(
-        "cpu: page-server at {} ({} ms), {} pages of {} µs CPU each, {} variants, {} run(s) each",
-        server.url,
-        config.latency_ms,
-        config.pages,
-        config.cpu.as_micros(),
-        slots.len(),
-        config.repeat
+    let plan = runner::schedule(
+        &ready,
+        config.setup.jobs.iter().map(|job| (*job, config.pages)),
+        |job, n| decide(&limits, &budget, job, n, config.latency_ms, work),
     );
+    let mut server = PageServer::start(&ready.page_server, config.setup.port, config.latency_ms)?;
     let batch = Batch {
         url: &server.url,
         latency_ms: config.latency_ms,
         cpu_us: config.cpu.as_micros() as u64,
         repeat: config.repeat,
     };
-    let mut runs = runner::run_all(&slots, &batch, &config.setup.extra).into_iter();
+    eprintln!(
+        "cpu: page-server at {} ({} ms), {} pages of {} µs CPU each, {} variants: {} runs",
+        server.url,
+        config.latency_ms,
+        config.pages,
+        config.cpu.as_micros(),
+        plan.len(),
+        runner::count(&plan, &batch)
+    );
+    let runs = runner::run_scheduled(&plan, &batch, &config.setup.extra);
     server.stop();
-    Ok(config
-        .setup
-        .jobs
-        .iter()
-        .zip(statuses)
-        .map(|(job, status)| {
-            let mine = if status.ran() {
-                runs.next().unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            Row::new(config, job, status, &mine)
-        })
+    Ok(plan
+        .into_iter()
+        .zip(runs)
+        .map(|(s, runs)| Row::new(config, &s.job, s.status, &runs))
         .collect())
 }
 

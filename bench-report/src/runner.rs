@@ -3,9 +3,12 @@
 //! context switches from the kernel (`wait4`, see `child.rs`), and why the
 //! run does not count when it does not.
 
+use crate::binaries::Ready;
 use crate::child::{self, Exit, Usage};
+use crate::decide::Decision;
 use crate::jobs::Job;
 use crate::numbers::to_ms;
+use crate::status::Status;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -86,6 +89,72 @@ pub struct Slot<'a> {
     pub limit: Duration,
 }
 
+/// One cell of a table, decided: its status (`Ran(None)` while it is yet
+/// to run) and, when it runs, its slot.
+#[derive(Debug, Clone)]
+pub struct Scheduled<'a> {
+    pub job: Job,
+    pub pages: usize,
+    pub status: Status,
+    pub slot: Option<Slot<'a>>,
+}
+
+/// Decide every (job, pages) by `rule`; a job whose binary is missing is
+/// not run, and says why.
+pub fn schedule<'a>(
+    ready: &'a Ready,
+    cells: impl IntoIterator<Item = (Job, usize)>,
+    rule: impl Fn(&Job, usize) -> Decision,
+) -> Vec<Scheduled<'a>> {
+    cells
+        .into_iter()
+        .map(|(job, pages)| {
+            let (decision, bin) = match ready.lesson(&job) {
+                Err(why) => (Decision::NotRun(why.to_string()), None),
+                Ok(bin) => (rule(&job, pages), Some(bin)),
+            };
+            let slot = match (&decision, bin) {
+                (Decision::Run { limit }, Some(bin)) => Some(Slot {
+                    job,
+                    bin,
+                    pages,
+                    limit: *limit,
+                }),
+                _ => None,
+            };
+            Scheduled {
+                job,
+                pages,
+                status: decision.status().unwrap_or(Status::Ran(None)),
+                slot,
+            }
+        })
+        .collect()
+}
+
+/// Runs to make: slots × repeats.
+pub fn count(cells: &[Scheduled], batch: &Batch) -> usize {
+    cells.iter().filter(|c| c.slot.is_some()).count() * batch.repeat
+}
+
+/// Run the cells that run (see [`run_all`]); the runs of every cell, none
+/// for a cell not run.
+pub fn run_scheduled(
+    cells: &[Scheduled],
+    batch: &Batch,
+    extra: &BTreeMap<&'static str, Vec<String>>,
+) -> Vec<Vec<Run>> {
+    let slots: Vec<Slot> = cells.iter().filter_map(|c| c.slot).collect();
+    let mut runs = run_all(&slots, batch, extra).into_iter();
+    cells
+        .iter()
+        .map(|c| match c.slot {
+            Some(_) => runs.next().unwrap_or_default(),
+            None => Vec::new(),
+        })
+        .collect()
+}
+
 /// What every run of a batch shares.
 #[derive(Debug, Clone, Copy)]
 pub struct Batch<'a> {
@@ -95,7 +164,8 @@ pub struct Batch<'a> {
     pub repeat: usize,
 }
 
-/// Run every slot `batch.repeat` times, the runs of one N interleaved (a
+/// Run every slot `batch.repeat` times (slots of the same N next to each
+/// other), the runs of one N interleaved (a
 /// burst of load on the machine spreads over every variant instead of
 /// spoiling one), with a progress bar on a terminal and a line per run
 /// otherwise, each lesson with its `extra` flags. Returns the runs of

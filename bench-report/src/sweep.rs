@@ -15,12 +15,12 @@
 //! default. Exit 2 for bad input (nothing measured), 1 when no cell
 //! produced a figure (the report says why), 0 otherwise.
 
-use crate::decide::{decide, Budget, Decision, Limits};
+use crate::decide::{decide, Budget, Limits};
 use crate::jobs::{seconds, Job, Setup, Shared};
 use crate::numbers::median;
 use crate::outdir::OutDir;
 use crate::page_server::PageServer;
-use crate::runner::{self, Batch, Run, Slot};
+use crate::runner::{self, Batch, Run};
 use crate::status::Status;
 use crate::sweep_report::SweepReport;
 use crate::{machine, paths};
@@ -165,37 +165,22 @@ fn sweep(config: &Config, out: &OutDir) -> Result<usize> {
         .map_err(|e| anyhow!(e))?;
 
     let limits = Limits::now();
-    let mut cells: Vec<Cell> = Vec::new();
-    let mut slots: Vec<Slot> = Vec::new();
-    let mut slot_cell: Vec<usize> = Vec::new();
-    for &n in &config.pages {
-        for job in config.jobs() {
-            let decision = match ready.lesson(job) {
-                Err(why) => Decision::NotRun(why.to_string()),
-                Ok(_) => decide(
-                    &limits,
-                    &config.budget(),
-                    job,
-                    n,
-                    config.latency_ms,
-                    Duration::ZERO,
-                ),
-            };
-            if let (Decision::Run { limit }, Ok(bin)) = (&decision, ready.lesson(job)) {
-                slot_cell.push(cells.len());
-                slots.push(Slot {
-                    job: *job,
-                    bin,
-                    pages: n,
-                    limit: *limit,
-                });
-            }
-            let status = decision.status().unwrap_or(Status::Ran(None));
-            cells.push(Cell::new(job, n, config.latency_ms, status));
-        }
-    }
+    let every_cell = config
+        .pages
+        .iter()
+        .flat_map(|&n| config.jobs().iter().map(move |job| (*job, n)));
+    let plan = runner::schedule(&ready, every_cell, |job, n| {
+        let budget = config.budget();
+        decide(&limits, &budget, job, n, config.latency_ms, Duration::ZERO)
+    });
 
     let mut server = PageServer::start(&ready.page_server, config.setup.port, config.latency_ms)?;
+    let batch = Batch {
+        url: &server.url,
+        latency_ms: config.latency_ms,
+        cpu_us: 0,
+        repeat: config.repeat,
+    };
     eprintln!(
         "sweep: page-server at {} ({} ms), {} lesson variants, N = {:?}, {} run(s) each: {} runs",
         server.url,
@@ -203,20 +188,22 @@ fn sweep(config: &Config, out: &OutDir) -> Result<usize> {
         config.jobs().len(),
         config.pages,
         config.repeat,
-        slots.len() * config.repeat
+        runner::count(&plan, &batch)
     );
-    let batch = Batch {
-        url: &server.url,
-        latency_ms: config.latency_ms,
-        cpu_us: 0,
-        repeat: config.repeat,
-    };
-    let runs = runner::run_all(&slots, &batch, &config.setup.extra);
+    let runs = runner::run_scheduled(&plan, &batch, &config.setup.extra);
     server.stop();
-    for (k, runs) in slot_cell.into_iter().zip(runs) {
-        cells[k].runs = runs;
-        cells[k].sum_up();
-    }
+    let mut cells: Vec<Cell> = plan
+        .into_iter()
+        .zip(runs)
+        .map(|(s, runs)| {
+            let mut cell = Cell::new(&s.job, s.pages, config.latency_ms, s.status);
+            if !runs.is_empty() {
+                cell.runs = runs;
+                cell.sum_up();
+            }
+            cell
+        })
+        .collect();
     marginal_memory(&mut cells);
 
     let report = SweepReport {
