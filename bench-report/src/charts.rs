@@ -6,6 +6,7 @@
 //! row labels need a column of their own); the log-log charts use
 //! plotters' chart builder, axes and legend.
 
+use crate::numbers::short_number;
 use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
 use plotters::element::{DynElement, IntoDynElement};
@@ -440,31 +441,6 @@ fn mark<DB: DrawingBackend>(
     }
 }
 
-/// 10, 100, 1k, 10k, 0.5 ...: axis labels that stay short.
-pub fn short_number(v: f64) -> String {
-    let a = v.abs();
-    if a >= 1e6 {
-        format!("{}M", trim(v / 1e6))
-    } else if a >= 1e3 {
-        format!("{}k", trim(v / 1e3))
-    } else {
-        trim(v)
-    }
-}
-
-fn trim(v: f64) -> String {
-    let s = if v.abs() >= 10.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
-    };
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
-
 /// One variant's pages in a timeline.
 #[derive(Debug, Clone)]
 pub struct Lanes {
@@ -628,10 +604,6 @@ mod tests {
     fn steps_and_labels() {
         assert_eq!(nice_step(1.0, 5.0), 0.2);
         assert_eq!(nice_step(1050.0, 8.0), 200.0);
-        assert_eq!(short_number(10_000.0), "10k");
-        assert_eq!(short_number(100.0), "100");
-        assert_eq!(short_number(0.5), "0.5");
-        assert_eq!(short_number(1500.0), "1.5k");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! median batch's time per operation. Numbers from a debug build are not
 //! meaningful: use `--release`.
 
+use bench_report::numbers::{human_ns, human_scaled, median};
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -98,7 +99,7 @@ fn time_per_op(budget: &Budget, mut op: impl FnMut()) -> f64 {
         }
         n *= 4;
     }
-    let mut samples: Vec<f64> = (0..budget.batches)
+    let samples: Vec<f64> = (0..budget.batches)
         .map(|_| {
             let t = Instant::now();
             for _ in 0..n {
@@ -107,8 +108,7 @@ fn time_per_op(budget: &Budget, mut op: impl FnMut()) -> f64 {
             t.elapsed().as_secs_f64() * 1e9 / n as f64
         })
         .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
+    median(&samples).unwrap_or(f64::NAN)
 }
 
 fn measure_all(budget: &Budget) -> std::io::Result<Vec<Row>> {
@@ -368,33 +368,6 @@ pub fn cpu_clock() -> CpuClock {
     }
 }
 
-/// A time in human units.
-pub fn human_ns(ns: f64) -> String {
-    match ns {
-        n if n < 1e3 => format!("{n:.1} ns"),
-        n if n < 1e6 => format!("{:.1} us", n / 1e3),
-        n if n < 1e9 => format!("{:.2} ms", n / 1e6),
-        n => format!("{:.2} s", n / 1e9),
-    }
-}
-
-/// A duration in seconds told the way a person would: "4 min", "3 days".
-pub fn human_scaled(seconds: f64) -> String {
-    const MIN: f64 = 60.0;
-    const HOUR: f64 = 60.0 * MIN;
-    const DAY: f64 = 24.0 * HOUR;
-    const MONTH: f64 = 30.0 * DAY;
-    const YEAR: f64 = 365.0 * DAY;
-    match seconds {
-        s if s < MIN => format!("{s:.0} s"),
-        s if s < HOUR => format!("{:.0} min", s / MIN),
-        s if s < DAY => format!("{:.1} hours", s / HOUR),
-        s if s < MONTH => format!("{:.1} days", s / DAY),
-        s if s < YEAR => format!("{:.1} months", s / MONTH),
-        s => format!("{:.1} years", s / YEAR),
-    }
-}
-
 /// The table: each row, measured here, the tutorial's figure, and both on the
 /// scale where one cycle lasts one second.
 pub fn render(rows: &[Row], clock: &CpuClock) -> String {
@@ -463,16 +436,5 @@ mod tests {
         );
         let table = render(&rows, &cpu_clock());
         assert_eq!(table.matches('\n').count(), 3 + rows.len() + 2 + rows.len());
-    }
-
-    #[test]
-    fn human_units() {
-        assert_eq!(human_ns(25.0), "25.0 ns");
-        assert_eq!(human_ns(1_500.0), "1.5 us");
-        assert_eq!(human_ns(250_000.0), "250.0 us");
-        assert_eq!(human_scaled(30.0), "30 s");
-        assert_eq!(human_scaled(65.0), "1 min");
-        assert_eq!(human_scaled(3.0 * 3600.0), "3.0 hours");
-        assert_eq!(human_scaled(400.0 * 86400.0), "1.1 years");
     }
 }
