@@ -193,8 +193,14 @@ impl Flags {
         }
     }
 
+    /// The shared command with the lesson's flags added. A derived
+    /// `Args` struct's doc comment would become the command's about text;
+    /// the lesson's own `about` is kept instead.
     pub(crate) fn augment(&self, command: clap::Command) -> clap::Command {
-        (self.augment)(command)
+        let about = command.get_about().cloned();
+        let long_about = command.get_long_about().cloned();
+        let command = (self.augment)(command);
+        command.about(about).long_about(long_about)
     }
 
     pub(crate) fn parse(&self, matches: &clap::ArgMatches) -> Result<Options, clap::Error> {
