@@ -199,8 +199,14 @@ impl Flags {
     pub(crate) fn augment(&self, command: clap::Command) -> clap::Command {
         let about = command.get_about().cloned();
         let long_about = command.get_long_about().cloned();
-        let command = (self.augment)(command);
-        command.about(about).long_about(long_about)
+        let mut command = (self.augment)(command);
+        if let Some(about) = about {
+            command = command.about(about);
+        }
+        if let Some(long_about) = long_about {
+            command = command.long_about(long_about);
+        }
+        command
     }
 
     pub(crate) fn parse(&self, matches: &clap::ArgMatches) -> Result<Options, clap::Error> {
