@@ -147,7 +147,6 @@ pub enum Next {
 }
 
 // ANCHOR: crawler
-// ANCHOR: crawler_callbacks
 /// One page in flight: the tutorial's `Crawler`. Everything the blocking
 /// version kept in local variables (the socket, how much of the request is
 /// out, what has been read) must live here, because each callback returns
@@ -191,6 +190,7 @@ impl Crawler {
         event_loop.register(crawler, Interest::Write, Crawler::connected);
     }
 
+    // ANCHOR: crawler_callbacks
     /// Callback: the socket is writable, so the handshake has ended, well
     /// or badly. SO_ERROR says which (a refused connect is "writable" too).
     pub fn connected(&mut self) -> Next {
