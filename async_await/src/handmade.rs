@@ -73,9 +73,10 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
 // ANCHOR_END: fetch_all
 
 // ANCHOR: states
-/// One page's fetch, as the state it is in between two polls. Each variant
-/// holds exactly what the next step needs, as the compiler's enum does for
-/// each `.await` of `mini::fetch`.
+/// One page's fetch, as the state it is in between two polls: a variant
+/// per wait, holding what the next step needs. The compiler's enum for
+/// `mini::fetch` has a variant per `.await` too, and keeps the arguments
+/// in every one.
 pub enum Fetch<'a> {
     /// Made, not polled yet: nothing has happened (a future is lazy). The
     /// compiler calls this state "unresumed".
@@ -142,8 +143,8 @@ impl Future for Fetch<'_> {
 
     /// Take the state out, do its one non-blocking step, and either put the
     /// next state in and go on, or put a state back and answer `Pending`
-    /// after leaving the waker with the reactor. No variant borrows
-    /// another, so `Fetch` may move between polls: it is `Unpin`, and
+    /// after leaving the waker with the reactor. No field borrows another,
+    /// so `Fetch` may move between polls: it is `Unpin`, and
     /// `Pin<&mut Fetch>` gives its `&mut` away freely.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
