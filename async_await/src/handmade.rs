@@ -158,6 +158,8 @@ impl Future for Fetch<'_> {
                     response,
                     trace,
                 } => {
+                    // The first poll: send the SYN, and go straight on to
+                    // ask whether the handshake is done.
                     let socket = Socket::connect(reactor, addr)?;
                     *this = Fetch::Connecting {
                         socket,

@@ -24,6 +24,7 @@ pub fn main(
     about: &'static str,
     fetch_all: fn(&Plan) -> Vec<Trace>,
 ) -> ExitCode {
+    // A lesson's table is `'static`; this one lives until the program ends.
     let variants = Box::leak(Box::new([Variant::new(
         variant,
         about,
