@@ -44,9 +44,7 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
                     crate::availability::explain(&e)
                 ),
             );
-            plan.all_pages()
-                .map(|p| Trace::start(&p, clock).finish(Err(error.clone())))
-                .collect()
+            workload::fail_every_page(plan, &error)
         }
     }
 }
@@ -150,6 +148,9 @@ async fn fetch(plan: &Plan, page: &Page, trace: &mut Trace) -> Result<Body, Fetc
         // next read would find no room and look like the end of file.
         buf.clear();
     }
-    response.finish()
+    let body = response.finish()?;
+    // `--cpu-us`: the page's computing, on the runtime's one thread.
+    workload::cpu::spend(plan.cpu, &body);
+    Ok(body)
 }
 // ANCHOR_END: fetch

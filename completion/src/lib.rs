@@ -28,20 +28,20 @@ pub const LESSON: workload::Lesson = workload::Lesson {
     name: "completion",
     about: "Lesson 8: completion I/O on io_uring: submit operations, reap completions",
     variants: &[
-        workload::Variant {
-            name: "uring",
-            about:
-                "one ring by hand: socket, connect, send, recv, close submitted; completions reaped",
-            concurrency: Concurrency::All,
-            fetch: uring::fetch_all,
-        },
-        workload::Variant {
-            name: "compio",
-            about:
-                "async/await on compio's io_uring driver: a task per page, buffers passed by value",
-            concurrency: Concurrency::All,
-            fetch: compio_rt::fetch_all,
-        },
+        workload::Variant::new(
+            "uring",
+            "one ring by hand: socket, connect, send, recv, close submitted; completions reaped",
+            Concurrency::All,
+            uring::fetch_all,
+        )
+        .available(probe),
+        workload::Variant::new(
+            "compio",
+            "async/await on compio's io_uring driver: a task per page, buffers passed by value",
+            Concurrency::All,
+            compio_rt::fetch_all,
+        )
+        .available(probe),
     ],
-    flags: &[],
+    flags: workload::Flags::NONE,
 };

@@ -116,6 +116,8 @@ struct Live {
     trace: Trace,
     deadline: Deadline,
     response: ResponseReader,
+    /// `--cpu-us`: computing on the body once it is whole, on this thread.
+    cpu: std::time::Duration,
 }
 // ANCHOR_END: fetch
 
@@ -230,6 +232,7 @@ impl Crawl<'_> {
                     trace: Trace::start(&page, self.clock),
                     deadline,
                     response: ResponseReader::new(self.plan.max_bytes),
+                    cpu: self.plan.cpu,
                 }),
                 socket: None,
                 addr: SockAddr::from(page.addr),
@@ -516,6 +519,9 @@ impl Fetch {
             return;
         };
         let result = outcome.and_then(|()| live.response.finish());
+        if let Ok(body) = &result {
+            workload::cpu::spend(live.cpu, body);
+        }
         done.push(live.trace.finish(result));
         if let Some(socket) = self.socket.take() {
             // No other operation on the socket is in flight: the page has

@@ -2,7 +2,7 @@
 //! io_uring cannot be used, each test says why and passes without running
 //! (there is no lesson to check there).
 
-workload::conformance_tests!(*match completion::probe() {
+conformance::tests!(*match completion::probe() {
     Ok(()) => &completion::LESSON,
     Err(why) => {
         eprintln!("skipped: {why}");

@@ -126,7 +126,7 @@ fn a_page_past_its_deadline_is_cancelled_and_its_operations_complete() {
     assert_eq!(traces.len(), PAGES);
     for t in &traces {
         assert_eq!(
-            t.error_kind,
+            t.error_kind(),
             Some(ErrorKind::Timeout),
             "page {}: {:?}",
             t.page,
@@ -159,8 +159,12 @@ fn a_ring_that_cannot_be_set_up_fails_every_page_with_the_reason() {
         let (traces, stats) = fetch_with(&plan, size);
         assert_eq!(traces.len(), 3);
         for t in &traces {
-            assert_eq!(t.error_kind, Some(ErrorKind::Resource), "{size:?}: {t:?}");
-            let error = t.error.as_deref().unwrap_or_default();
+            assert_eq!(t.error_kind(), Some(ErrorKind::Resource), "{size:?}: {t:?}");
+            let error = t
+                .error
+                .as_ref()
+                .map(|e| e.detail.as_str())
+                .unwrap_or_default();
             assert!(error.contains("cannot set up an io_uring"), "{error}");
         }
         assert_eq!(stats.enters, 0);
