@@ -37,6 +37,10 @@ struct Args {
     /// Runtime worker threads.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: u16,
+    /// Close a connection that has not sent its whole request head this many ms after it was accepted.
+    #[arg(long, value_name = "MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout_ms: u64,
 }
 
 fn main() -> ExitCode {
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         listeners: args.listeners as usize,
         backlog: args.backlog,
         threads: args.threads as usize,
+        header_timeout: Duration::from_millis(args.header_timeout_ms),
     };
     let server = match Server::start(config) {
         Ok(s) => s,
