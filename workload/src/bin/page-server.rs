@@ -82,8 +82,17 @@ fn main() -> ExitCode {
     );
     let _ = signals.wait();
     let served = server.served();
+    let holds = server.holds();
     server.stop();
-    eprintln!("stopped after serving {served} pages");
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    match holds.mean() {
+        Some(mean) => eprintln!(
+            "stopped after serving {served} pages, held {:.3} ms on average, {:.3} ms at most",
+            ms(mean),
+            ms(holds.max)
+        ),
+        None => eprintln!("stopped after serving {served} pages"),
+    }
     ExitCode::SUCCESS
 }
 
