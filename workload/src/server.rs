@@ -9,12 +9,13 @@
 //! connections is not met with SYN drops (each drop costs the client a 1 s,
 //! then 3 s, retransmission and would poison every figure).
 //!
-//! The latency is kept precisely, from the moment the request head has been
-//! read to the moment the response is handed to the connection, by the
-//! [`timer`] thread, and every hold is recorded ([`Server::holds`]), so a
-//! report can tell the server's time from the client's. A connection that
-//! does not finish its request head within [`ServerConfig::header_timeout`]
-//! is closed.
+//! The latency is kept to within microseconds, from the moment the request
+//! head has been read to the moment the response is handed to the
+//! connection, by a clock thread of its own (tokio's timer would add up to
+//! a couple of milliseconds), and every hold is recorded
+//! ([`Server::holds`]), so a report can tell the server's time from the
+//! client's. A connection that has not sent its whole request head within
+//! [`ServerConfig::header_timeout`] is closed.
 
 mod accept;
 mod timer;

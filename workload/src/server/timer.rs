@@ -2,14 +2,13 @@
 //! to within microseconds.
 //!
 //! tokio's timer wheel ticks in whole milliseconds and rounds a sleep up to
-//! the next tick, so `tokio::time::sleep(100 ms)` ends 100-102 ms later: a
+//! the next tick, so a 100 ms sleep ends one to two milliseconds late: a
 //! floor under every measured figure that hides the cost of the client.
 //! Here every deadline goes into one heap, ordered by deadline, and a plain
-//! thread sleeps on a futex until the earliest (an hrtimer with its slack
-//! set to 1 ns, instead of the 50 µs a thread gets by default), then wakes
-//! every response that is due. One thread holds 10,000 responses as cheaply
-//! as ten: it wakes once per distinct deadline, never spins, and a push or
-//! pop costs O(log n).
+//! thread sleeps on a futex until the earliest (an hrtimer, with the
+//! thread's timer slack cut from the default 50 µs to 1 ns), then wakes
+//! every response that is due. It never spins, so holding 10,000 responses
+//! costs one wake-up per distinct deadline and O(log n) per push and pop.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
