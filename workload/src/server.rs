@@ -362,9 +362,12 @@ async fn serve_page(shared: &Shared, index: usize) -> Response {
         page_body(index, shared.config.size),
     )
         .into_response();
-    // The simulated network: nothing is sent until the latency has passed.
-    let deadline = head_read + shared.config.delay(index);
-    shared.clock.sleep_until(deadline).await;
+    // The simulated network: nothing is sent until the latency has passed
+    // (a latency past the end of the clock's range never passes).
+    match head_read.checked_add(shared.config.delay(index)) {
+        Some(deadline) => shared.clock.sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
     shared.holds.record(head_read.elapsed());
     shared.served.fetch_add(1, Ordering::Relaxed);
     response
