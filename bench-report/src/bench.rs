@@ -364,6 +364,8 @@ mod tests {
             user_ms: 2.0,
             sys_ms: 3.0,
             server_cpu_ms: None,
+            server_hold_max_ms: None,
+            server_hold_total_ms: None,
             max_rss_kb: 3000,
             voluntary_switches: 1,
             involuntary_switches: 1,

@@ -268,6 +268,9 @@ impl Lesson {
         plan.workers = Some(variant.concurrency.limit(&plan));
 
         let server_before = server.map(Server::cpu_time);
+        if let Some(s) = server {
+            s.reset_holds();
+        }
         let before = Usage::now();
         let started = Instant::now();
         let mut traces = (variant.fetch)(&plan);
@@ -276,6 +279,7 @@ impl Lesson {
         let server_cpu = server
             .zip(server_before)
             .map(|(s, b)| s.cpu_time().saturating_sub(b));
+        let holds = server.map(Server::holds);
 
         traces.sort_by_key(|t| t.page);
         let ok = traces.iter().filter(|t| t.is_ok()).count();
@@ -295,6 +299,8 @@ impl Lesson {
             user_ms: ms(usage.user),
             sys_ms: ms(usage.sys),
             server_cpu_ms: server_cpu.map(ms),
+            server_hold_max_ms: holds.map(|h| ms(h.max)),
+            server_hold_total_ms: holds.map(|h| ms(h.total)),
             max_rss_kb: usage.max_rss_kb,
             voluntary_switches: usage.voluntary_switches,
             involuntary_switches: usage.involuntary_switches,

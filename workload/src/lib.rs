@@ -39,7 +39,7 @@ pub mod trace;
 pub use http::{Body, ErrorKind, FetchError, Progress, ResponseReader};
 pub use lesson::{Concurrency, Flags, Lesson, NoFlags, Options, OsTask, TutorialFigure, Variant};
 pub use plan::{BaseUrl, Deadline, Page, Plan};
-pub use server::{Server, ServerConfig};
+pub use server::{Holds, Server, ServerConfig};
 pub use trace::{every_page_once, fail_every_page, Clock, Report, Trace, Usage};
 
 /// Raise the open-file soft limit to the hard limit, so a run of thousands

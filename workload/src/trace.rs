@@ -342,6 +342,13 @@ pub struct Report {
     pub sys_ms: f64,
     /// CPU the embedded page server used meanwhile (already left out of `cpu_ms`).
     pub server_cpu_ms: Option<f64>,
+    /// How long the embedded page server actually held its longest
+    /// response (the simulated latency, measured from the request head).
+    #[serde(default)]
+    pub server_hold_max_ms: Option<f64>,
+    /// The embedded server's holds, added up.
+    #[serde(default)]
+    pub server_hold_total_ms: Option<f64>,
     pub max_rss_kb: u64,
     pub voluntary_switches: u64,
     pub involuntary_switches: u64,
@@ -352,6 +359,21 @@ impl Report {
     /// The failed traces.
     pub fn failures(&self) -> impl Iterator<Item = &Trace> {
         self.traces.iter().filter(|t| !t.is_ok())
+    }
+
+    /// The client's own time beyond the server's holds: wall minus the
+    /// longest hold when every page was in flight at once, wall minus all
+    /// the holds when pages went one at a time; `None` otherwise (the holds
+    /// of a run in rounds do not add up to a known floor) or without the
+    /// embedded server.
+    pub fn client_overhead_ms(&self) -> Option<f64> {
+        if self.in_flight >= self.pages {
+            self.server_hold_max_ms.map(|h| self.wall_ms - h)
+        } else if self.in_flight == 1 {
+            self.server_hold_total_ms.map(|h| self.wall_ms - h)
+        } else {
+            None
+        }
     }
 
     /// wall / ideal, when the ideal is known.
@@ -396,6 +418,36 @@ mod tests {
         let json = serde_json::to_value(&trace).unwrap();
         assert!(json["error"].is_null() && json["error_kind"].is_null());
         assert!(serde_json::from_value::<Trace>(json).unwrap().is_ok());
+    }
+
+    #[test]
+    fn the_client_overhead_is_wall_beyond_the_holds() {
+        let plan = Plan::new("http://127.0.0.1:1", 4).unwrap();
+        let server = crate::Server::start(crate::ServerConfig {
+            latency: Duration::from_millis(5),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut plan = plan;
+        plan.base = crate::BaseUrl::parse(&server.url()).unwrap();
+        let fetch_none = crate::Variant::new("x", "x", crate::Concurrency::All, |_| Vec::new());
+        let lesson = crate::Lesson {
+            name: "t",
+            about: "t",
+            variants: &[],
+            flags: crate::Flags::NONE,
+        };
+        let mut report = lesson.run(&fetch_none, &plan, Some(&server));
+        assert_eq!(report.server_hold_max_ms, Some(0.0), "no page was served");
+        report.wall_ms = 50.0;
+        report.server_hold_max_ms = Some(20.0);
+        report.server_hold_total_ms = Some(45.0);
+        report.in_flight = 4;
+        assert_eq!(report.client_overhead_ms(), Some(30.0));
+        report.in_flight = 1;
+        assert_eq!(report.client_overhead_ms(), Some(5.0));
+        report.in_flight = 2;
+        assert_eq!(report.client_overhead_ms(), None);
     }
 
     #[test]
