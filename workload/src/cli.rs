@@ -375,7 +375,8 @@ pub fn summary(r: &Report) -> String {
             "(the embedded page server's own cpu, {s:.1} ms, is left out)"
         );
     }
-    if let (Some(hold), Some(own)) = (r.server_hold_max_ms, r.client_overhead_ms()) {
+    let held = r.server_hold_max_ms.filter(|h| *h > 0.0);
+    if let (Some(hold), Some(own)) = (held, r.client_overhead_ms()) {
         let _ = writeln!(
             out,
             "server held each page up to {hold:.1} ms; the client's own time beyond the holds: {own:.1} ms"
