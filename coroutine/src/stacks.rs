@@ -12,8 +12,14 @@ use workload::{Clock, ErrorKind, FetchError, Page, Trace};
 /// spare for a debug build (which needs several times the stack of a
 /// release build); the README measures what a page really uses.
 pub const DEFAULT_STACK_KB: usize = 32;
-/// The smallest stack: one 4 KiB page (may rounds sizes up to whole pages).
-pub const MIN_STACK_KB: usize = 4;
+/// The smallest stack accepted: above the deepest use of a release build
+/// with room to spare (coroutine/README.md measures it); a debug build
+/// needs several times more, so its floor is the default. A stack that
+/// overflows inside `malloc` (an error path formats a message) leaves the
+/// allocator's lock held and hangs the process, however well may's guard
+/// page catches the fault, so sizes that could overflow are refused, not
+/// tried.
+pub const MIN_STACK_KB: usize = if cfg!(debug_assertions) { 32 } else { 8 };
 /// The largest: as much as a thread's default main stack.
 pub const MAX_STACK_KB: usize = 8 * 1024;
 
