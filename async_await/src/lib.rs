@@ -1,65 +1,20 @@
 //! # Lesson 7: futures and async/await
 //!
-//! Lesson 5 waited for many sockets with one `epoll_wait` and ran a callback
-//! for each event; the code that fetches one page was cut into callbacks,
-//! with its state kept by hand between them. Lesson 6 gave every page a
-//! coroutine with a stack of its own, so the code read top to bottom again,
-//! at the price of a stack per page. This lesson keeps the one thread and
-//! the readable code, and pays neither: an `async fn` is compiled into a
-//! state machine (a "stackless coroutine") that holds only the variables that
-//! live across an `.await`. Ten thousand pages in flight are ten thousand of
-//! those small structs on the heap, and one epoll set in the kernel.
-//!
-//! The seed (004) builds the same thing in Python in three steps: a `Future`
-//! that a callback fills in, a `Task` that resumes a generator when its
-//! future is done, and an event loop around `selector.select()`. Then it
-//! swaps them for asyncio and aiohttp. Rust's version of those three pieces:
-//!
-//! | seed (Python)                          | Rust                                             |
-//! |----------------------------------------|--------------------------------------------------|
-//! | `Future` + `add_done_callback`         | the `Future` trait: `poll` + the `Waker` it is given |
-//! | `Task.step` resumes the generator      | the executor polls the task when its waker fires  |
-//! | `selector.register(fd, EVENT_READ, cb)`| the reactor remembers (fd, waker), epoll watches  |
-//! | `loop()` around `selector.select()`    | the executor's loop around `epoll_wait`           |
-//! | `yield from read(sock)`                | `read(&sock).await`                               |
-//! | asyncio / aiohttp                      | tokio / reqwest                                   |
-//!
-//! The variants, one file each:
-//!
-//! * [`tokio_ct`] (`tokio`, the default): the seed's asyncio program on
-//!   tokio's current-thread runtime and raw `tokio::net::TcpStream`, plus the
-//!   asyncio tour of the seeds 001 and 003: results handled as they complete
-//!   (`JoinSet`, the seed's `as_completed`) with a progress bar, `--workers`
-//!   as a `Semaphore`, `--save DIR` off the loop (`spawn_blocking`, the seed's
-//!   `run_in_executor`), `tokio::time::timeout`, and Ctrl-C.
-//! * [`tokio_mt`] (`tokio-mt`): the very same async code on the
-//!   multi-thread runtime: only the executor changes.
-//! * [`reqwest_client`] (`reqwest`): what production code writes (the seed's
-//!   aiohttp): one shared HTTP client, no socket in sight.
-//! * [`mini`] (`mini`): the seed's hand-made Future / Task / event loop in
-//!   Rust: three futures over non-blocking sockets, a reactor on epoll, wakers
-//!   and a single-threaded executor, with no tokio in it.
+//! Every page in flight at once, and code that reads like lesson 1: an
+//! `async fn` is compiled into a state machine that keeps only what lives
+//! across an `.await`, and a runtime polls it when epoll says its socket is
+//! ready. The tutorial builds a `Future`, a `Task` and an event loop by hand,
+//! then swaps them for asyncio and aiohttp; the variants below do the same in
+//! Rust. The chapter is `walkthrough/07-async_await.md`.
+
+// The only `unsafe` code is in `sigint` (reading and restoring SIGINT's
+// disposition); everything else is safe.
+#![deny(unsafe_code)]
 
 use std::path::{Path, PathBuf};
-use workload::{Clock, Concurrency, ErrorKind, FetchError, Flag, Plan, Trace};
+use workload::{Concurrency, FetchError, Plan};
 
-pub mod mini;
-pub mod reqwest_client;
-pub mod tokio_ct;
-pub mod tokio_mt;
-
-/// `--save DIR`: every page's body is written to `DIR/page-<i>.html`.
-pub const SAVE: Flag = Flag {
-    name: "save",
-    value_name: "DIR",
-    help: "Write every page's body to DIR/page-<i>.html (created if missing). \
-           tokio, tokio-mt and reqwest write off the event loop; mini writes \
-           on it (a shortcut its source explains)",
-    check: Some(|dir| match std::fs::metadata(dir) {
-        Ok(m) if !m.is_dir() => Err(format!("--save '{dir}' exists and is not a directory")),
-        _ => Ok(()),
-    }),
-};
+pub use save::SaveFlags;
 
 /// The lesson's table: its variants, for the binary, the tests and the
 /// benchmark.
@@ -67,162 +22,109 @@ pub const LESSON: workload::Lesson = workload::Lesson {
     name: "async_await",
     about: "Lesson 7: futures and async/await: tokio, reqwest, and a runtime built by hand",
     variants: &[
-        workload::Variant {
-            name: "tokio",
-            about: "the seed's asyncio version: current-thread runtime, raw TcpStream, \
-                    JoinSet + Semaphore + progress bar + Ctrl-C",
-            concurrency: Concurrency::Workers {
+        workload::Variant::new(
+            "tokio",
+            "the tutorial's asyncio version: current-thread runtime, raw TcpStream, \
+             JoinSet + Semaphore + progress bar + Ctrl-C",
+            Concurrency::Workers {
                 default_max: usize::MAX,
             },
-            fetch: tokio_ct::fetch_all,
-        },
-        workload::Variant {
-            name: "tokio-mt",
-            about: "the same code on tokio's multi-thread runtime (one worker per core)",
-            concurrency: Concurrency::Workers {
+            tokio_ct::fetch_all,
+        ),
+        workload::Variant::new(
+            "tokio-mt",
+            "the same code on tokio's multi-thread runtime (one worker thread per core)",
+            Concurrency::Workers {
                 default_max: usize::MAX,
             },
-            fetch: tokio_mt::fetch_all,
-        },
-        workload::Variant {
-            name: "reqwest",
-            about: "the seed's aiohttp: one shared reqwest client, what production code writes",
-            concurrency: Concurrency::Workers {
+            tokio_mt::fetch_all,
+        ),
+        workload::Variant::new(
+            "tokio-offload",
+            "the tokio variant with each page's --cpu-us work on tokio's blocking pool \
+             (spawn_blocking, the tutorial's run_in_executor)",
+            Concurrency::Workers {
                 default_max: usize::MAX,
             },
-            fetch: reqwest_client::fetch_all,
-        },
-        workload::Variant {
-            name: "mini",
-            about: "the seed's hand-made Future/Task/event loop: a reactor on epoll and a \
-                    tiny executor, no tokio",
-            concurrency: Concurrency::All,
-            fetch: mini::fetch_all,
-        },
+            tokio_offload::fetch_all,
+        ),
+        workload::Variant::new(
+            "reqwest",
+            "the tutorial's aiohttp: one shared reqwest client, what production code writes",
+            Concurrency::Workers {
+                default_max: usize::MAX,
+            },
+            reqwest_client::fetch_all,
+        ),
+        workload::Variant::new(
+            "mini",
+            "the tutorial's hand-made Future/Task/event loop: a reactor on epoll and a \
+             tiny executor, no tokio",
+            Concurrency::All,
+            mini::fetch_all,
+        )
+        .tutorial("generator coroutines", 0.43),
+        workload::Variant::new(
+            "handmade",
+            "mini with its fetch written by hand: the future an async fn compiles to, \
+             an enum of states with a poll",
+            Concurrency::All,
+            handmade::fetch_all,
+        ),
     ],
-    flags: &[SAVE],
+    flags: workload::Flags::of::<SaveFlags>(),
 };
+
+// `tokio` (the default): lesson 1's fetch with `.await` where it blocked,
+// one task per page on tokio's current-thread runtime, and the asyncio
+// toolbox around it (as_completed, Semaphore, run_in_executor, Ctrl-C).
+pub mod tokio_ct;
+
+// `tokio-mt`: the very same async code on the multi-thread runtime: only
+// the executor changes.
+pub mod tokio_mt;
+
+// `tokio-offload`: the tokio variant, with each page's CPU work handed to
+// the blocking pool so the event loop's thread stays free for the sockets.
+pub mod tokio_offload;
+
+// `reqwest`: the tutorial's aiohttp, one shared HTTP client and no socket
+// in sight.
+pub mod reqwest_client;
+
+// `mini`: the tutorial's hand-made Future / Task / event loop: futures over
+// non-blocking sockets, a reactor on epoll, wakers and a single-threaded
+// executor, with no tokio in it.
+pub mod mini;
+
+// `handmade`: mini's fetch as the enum the compiler makes of an `async fn`,
+// written out by hand with its `poll`.
+pub mod handmade;
+
+// Pin, shown: a future that borrows its own buffer across an `.await`.
+pub mod pinning;
+
+// `--save DIR` and `--force`: writing the pages without following or
+// overwriting what is already there.
+pub mod save;
+
+// Ctrl-C for the tokio variants, and SIGINT given back after the run.
+#[allow(unsafe_code)]
+pub mod sigint;
+
+// The `--save` helpers by the names `reqwest_client.rs` calls.
 
 /// The `--save` directory, created if it is missing; `None` without `--save`.
 pub fn save_dir(plan: &Plan) -> Result<Option<PathBuf>, FetchError> {
-    let Some(dir) = plan.option::<String>(SAVE.name) else {
-        return Ok(None);
-    };
-    let dir = PathBuf::from(dir);
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        FetchError::new(
-            ErrorKind::Io,
-            format!("--save: cannot create {}: {e}", dir.display()),
-        )
-    })?;
-    Ok(Some(dir))
+    Ok(save::Dir::of(plan)?.map(|dir| dir.path))
 }
 
 /// Where `--save` puts page `index`.
 pub fn save_path(dir: &Path, index: usize) -> PathBuf {
-    dir.join(format!("page-{index}.html"))
+    save::path(dir, index)
 }
 
 /// The error of a page whose file could not be written.
 pub fn save_error(path: &Path, e: impl std::fmt::Display) -> FetchError {
-    FetchError::new(
-        ErrorKind::Io,
-        format!("--save: cannot write {}: {e}", path.display()),
-    )
-}
-
-/// Every page of the plan fails with the same error (the runtime could not
-/// start, the save directory cannot be created...).
-pub fn every_page_fails(plan: &Plan, error: &FetchError) -> Vec<Trace> {
-    let clock = Clock::start();
-    plan.all_pages()
-        .map(|page| Trace::start(&page, clock).finish(Err(error.clone())))
-        .collect()
-}
-
-/// One trace per page: the pages a variant has no trace for (a task that
-/// panicked, a loop that stopped early) end with `error`.
-pub fn every_page_once(
-    plan: &Plan,
-    clock: Clock,
-    traces: Vec<Trace>,
-    error: &FetchError,
-) -> Vec<Trace> {
-    let mut slots: Vec<Option<Trace>> = vec![None; plan.pages];
-    for t in traces {
-        if let Some(slot) = slots.get_mut(t.page) {
-            *slot = Some(t);
-        }
-    }
-    slots
-        .into_iter()
-        .zip(plan.all_pages())
-        .map(|(slot, page)| {
-            slot.unwrap_or_else(|| Trace::pending(&page, clock).finish(Err(error.clone())))
-        })
-        .collect()
-}
-
-/// Ctrl-C for the tokio variants, and putting it back afterwards.
-///
-/// `tokio::signal::ctrl_c()` installs a SIGINT handler for the rest of the
-/// process's life: after the run, Ctrl-C would no longer stop a benchmark or
-/// a test binary that called us. So the run saves SIGINT's disposition
-/// before it listens and restores it when the last run of the process ends;
-/// a later run in the same process is then stopped by Ctrl-C instead of
-/// cancelled (tokio installs its handler only once per process).
-pub mod sigint {
-    use nix::libc;
-    use std::sync::Mutex;
-
-    /// Runs in progress, and SIGINT's disposition from before the first.
-    static ACTIVE: Mutex<(usize, Option<libc::sigaction>)> = Mutex::new((0, None));
-
-    /// While a `Listen` lives, SIGINT may be tokio's; dropping the last one
-    /// restores what was there before.
-    pub struct Listen {
-        /// SIGINT was ignored (`nohup`, a background job): leave it so and
-        /// do not listen.
-        pub ignored: bool,
-    }
-
-    impl Listen {
-        pub fn start() -> Listen {
-            let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
-            if active.0 == 0 {
-                // SAFETY: `sigaction` is plain C data, for which all zeroes
-                // is a valid value; called with a null new action, the
-                // syscall only reads the current disposition into `old`, a
-                // valid, writable struct that lives across the call.
-                let (read, old) = unsafe {
-                    let mut old: libc::sigaction = std::mem::zeroed();
-                    let read = libc::sigaction(libc::SIGINT, std::ptr::null(), &mut old) == 0;
-                    (read, old)
-                };
-                active.1 = read.then_some(old);
-            }
-            active.0 += 1;
-            let ignored = active
-                .1
-                .as_ref()
-                .is_some_and(|old| old.sa_sigaction == libc::SIG_IGN);
-            Listen { ignored }
-        }
-    }
-
-    impl Drop for Listen {
-        fn drop(&mut self) {
-            let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
-            active.0 -= 1;
-            if active.0 == 0 {
-                if let Some(old) = active.1.take() {
-                    // SAFETY: `old` is the disposition the kernel gave us
-                    // before any run started (default, ignore, or a handler
-                    // still installed in this process); putting it back
-                    // cannot run code that was not already allowed to run.
-                    unsafe { libc::sigaction(libc::SIGINT, &old, std::ptr::null_mut()) };
-                }
-            }
-        }
-    }
+    save::error(path, e)
 }

@@ -1,35 +1,28 @@
-//! Variant `mini`: the seed's hand-made Future / Task / event loop, in Rust.
+//! Variant `mini`: the tutorial's hand-made Future / Task / event loop, in Rust.
 //!
-//! The seed builds asyncio's skeleton in three pieces before it reaches for
-//! the real thing. Here are the same pieces, with no tokio anywhere in this
-//! file, in the order a reader meets them:
+//! The tutorial builds asyncio's skeleton by hand before it reaches for the
+//! real thing. This file does the same, with no tokio in it, top to bottom:
 //!
-//! 1. **The reactor** ([`Reactor`]): the seed's `selector`. It owns an epoll
-//!    set and remembers, for each socket, the waker of the task waiting to
-//!    read from it or write to it, plus a list of timers. `Reactor::turn`
-//!    sleeps in `epoll_wait` and wakes whoever an event concerns.
-//! 2. **The futures** ([`Connect`], [`Write`], [`Read`], [`Sleep`]): the
-//!    seed's `Future` objects. Each is a struct whose `poll` tries the
-//!    non-blocking system call; if the kernel says "would block", it gives
-//!    its waker to the reactor and answers `Pending`. The seed's
-//!    `selector.register(fd, EVENT_READ, on_readable)` and
-//!    `future.set_result(...)` become "store the waker" and "call it".
-//! 3. **The executor** ([`Executor`]): the seed's `Task` plus `loop()`. A
-//!    task is a boxed `async` block; its waker puts its number on a ready
-//!    queue; the loop polls the ready tasks, and when there are none, turns
-//!    the reactor.
-//!
-//! On top of them, `fetch` is lesson 1's blocking code again, with
-//! `.await` after each call: the compiler turns it into a state machine
-//! whose `poll` runs from one `.await` to the next - the seed's generator
-//! with `yield from`.
+//! 0. **The program** ([`fetch_all`], `fetch`): lesson 1's blocking code with
+//!    `.await` after each call. The compiler turns `fetch` into a state
+//!    machine whose `poll` runs from one `.await` to the next: the
+//!    tutorial's generator with `yield from`.
+//! 1. **The futures** ([`Connect`], [`Write`], [`Read`], [`Sleep`]): the
+//!    tutorial's `Future` objects. Each `poll` tries the non-blocking system
+//!    call; if the kernel says "would block", it gives its waker to the
+//!    reactor and answers `Pending`.
+//! 2. **The reactor** ([`Reactor`]): the tutorial's `selector`. It owns an
+//!    epoll set, remembers which task waits on which socket (and a list of
+//!    timers), sleeps in `epoll_wait` and wakes whoever an event concerns.
+//! 3. **The executor** ([`Executor`]): the tutorial's `Task` plus `loop()`.
+//!    A task's waker puts its number on a ready queue; the loop polls the
+//!    ready tasks and, when there are none, turns the reactor.
 //!
 //! Shortcuts, each one flagged where it is taken (search for "SHORTCUT"):
 //! one thread only; no task can spawn another; a timer stays in the heap
 //! after its page ends; a waker is stored once and never checked for
 //! change; a `Read` allocates a fresh `Vec` per chunk; `--save` writes on
-//! the loop. tokio does each of these properly, at the cost of the many
-//! thousand lines this file does without.
+//! the loop. tokio does each of these properly.
 
 use std::cell::RefCell;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -48,183 +41,114 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use workload::{Body, Clock, ErrorKind, FetchError, Page, Plan, ResponseReader, Trace};
 
 // ---------------------------------------------------------------------------
-// 1. The reactor: epoll, and who waits for what.
+// 0. The program: lesson 1's fetch, with .await.
 // ---------------------------------------------------------------------------
 
-// ANCHOR: reactor
-/// The seed's `selector`, plus a timer list.
-pub struct Reactor {
-    epoll: Epoll,
-    /// For each registered socket: the task waiting to read, and the one
-    /// waiting to write (the same task here, but the two waits are separate).
-    waiting: RefCell<HashMap<RawFd, Waiters>>,
-    /// Deadlines, soonest first.
-    timers: RefCell<BinaryHeap<Timer>>,
-    events: RefCell<Vec<EpollEvent>>,
-}
-
-#[derive(Default)]
-struct Waiters {
-    read: Option<Waker>,
-    write: Option<Waker>,
-}
-
-#[derive(Clone, Copy)]
-enum Direction {
-    Read,
-    Write,
-}
-// ANCHOR_END: reactor
-
-struct Timer {
-    at: Instant,
-    waker: Waker,
-}
-
-// BinaryHeap is a max-heap: order timers backwards so the soonest is on top.
-impl Ord for Timer {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other.at.cmp(&self.at)
-    }
-}
-impl PartialOrd for Timer {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl PartialEq for Timer {
-    fn eq(&self, other: &Self) -> bool {
-        self.at == other.at
-    }
-}
-impl Eq for Timer {}
-
-impl Reactor {
-    pub fn new() -> io::Result<Reactor> {
-        Ok(Reactor {
-            epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
-            waiting: RefCell::new(HashMap::new()),
-            timers: RefCell::new(BinaryHeap::new()),
-            events: RefCell::new(vec![EpollEvent::empty(); 1024]),
-        })
-    }
-
-    /// Put a socket in the epoll set, once, for its whole life.
-    ///
-    /// Edge-triggered (`EPOLLET`): the kernel reports a socket when it
-    /// *becomes* readable or writable, not for as long as it is. That is
-    /// enough because every future below tries its system call first and
-    /// only waits after "would block"; an edge nobody was waiting for is
-    /// harmless, the next try sees the data. The seed instead registers
-    /// before each wait and unregisters after it: two more system calls per
-    /// wait, which tokio (like this file) does without.
-    fn register(&self, stream: &TcpStream) -> io::Result<()> {
-        let fd = stream.as_raw_fd();
-        let interest = EpollFlags::EPOLLIN
-            | EpollFlags::EPOLLOUT
-            | EpollFlags::EPOLLRDHUP
-            | EpollFlags::EPOLLET;
-        self.epoll
-            .add(stream.as_fd(), EpollEvent::new(interest, fd as u64))?;
-        self.waiting.borrow_mut().insert(fd, Waiters::default());
-        Ok(())
-    }
-
-    /// Take a socket out of the set before it is closed, and forget its
-    /// wakers (its fd number will be reused by the next socket).
-    fn deregister(&self, stream: &TcpStream) {
-        let _ = self.epoll.delete(stream.as_fd());
-        self.waiting.borrow_mut().remove(&stream.as_raw_fd());
-    }
-
-    /// The seed's `selector.register(fd, EVENT_READ, on_readable)`: when
-    /// this socket is ready in this direction, wake this task.
-    fn wake_when_ready(&self, stream: &TcpStream, direction: Direction, waker: &Waker) {
-        if let Some(w) = self.waiting.borrow_mut().get_mut(&stream.as_raw_fd()) {
-            let slot = match direction {
-                Direction::Read => &mut w.read,
-                Direction::Write => &mut w.write,
-            };
-            *slot = Some(waker.clone());
+// ANCHOR: fetch_all
+/// Build the reactor and the executor, spawn one task per page, run the
+/// loop until every task is done: the tutorial's `__main__`.
+pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
+    let reactor = match Reactor::new() {
+        Ok(r) => r,
+        Err(e) => {
+            let e = FetchError::new(ErrorKind::Resource, format!("epoll_create: {e}"));
+            return workload::fail_every_page(plan, &e);
         }
-    }
-
-    /// Wake this task at `at` (or soon after).
-    fn wake_at(&self, at: Instant, waker: &Waker) {
-        self.timers.borrow_mut().push(Timer {
-            at,
-            waker: waker.clone(),
+    };
+    let save = match crate::save::Dir::of(plan) {
+        Ok(dir) => dir,
+        Err(e) => return workload::fail_every_page(plan, &e),
+    };
+    let clock = Clock::start();
+    // The tasks borrow these; the executor is done with them before they go.
+    let finished = RefCell::new(Vec::with_capacity(plan.pages));
+    let (reactor, save, finished_ref) = (&reactor, save.as_ref(), &finished);
+    let mut executor = Executor::new();
+    for page in plan.all_pages() {
+        executor.spawn(async move {
+            let mut trace = Trace::start(&page, clock);
+            let deadline = Instant::now() + plan.timeout;
+            let fetched = with_deadline(
+                reactor,
+                deadline,
+                fetch(reactor, plan, &page, &mut trace, save.is_some()),
+            )
+            .await;
+            let mut result =
+                fetched.unwrap_or_else(|| Err(FetchError::timeout(plan.timeout.as_millis())));
+            if let Ok(body) = &mut result {
+                // `--cpu-us`: on the loop's one thread, so the pages'
+                // computing runs one page after another, and no socket is
+                // looked at meanwhile.
+                workload::cpu::spend(plan.cpu, body);
+                if let Some(dir) = save {
+                    // SHORTCUT, and the tutorial's warning: this write blocks
+                    // the loop, and every page with it, for as long as the
+                    // disk takes. mini has no thread pool to hand it to; the
+                    // tokio variant uses spawn_blocking.
+                    if let Err(e) = dir.write(page.index, &body.body.take().unwrap_or_default()) {
+                        result = Err(e);
+                    }
+                }
+            }
+            finished_ref.borrow_mut().push(trace.finish(result));
         });
     }
+    let outcome = executor.run(reactor);
+    drop(executor);
+    let error = match outcome {
+        Ok(()) => FetchError::new(ErrorKind::Io, "the task ended without a trace"),
+        Err(e) => FetchError::new(ErrorKind::Io, format!("the event loop failed: {e}")),
+    };
+    workload::every_page_once(plan, clock, finished.into_inner(), &error)
+}
+// ANCHOR_END: fetch_all
 
-    // ANCHOR: turn
-    /// One turn of the seed's `loop()`: sleep in `epoll_wait` until a socket
-    /// is ready or the next timer is due, then wake the tasks concerned.
-    /// The thread spends nearly all of its life in here, in the kernel,
-    /// using no CPU - lesson 5's loop, now waking tasks instead of calling
-    /// callbacks.
-    fn turn(&self) -> io::Result<()> {
-        let timeout = match self.timers.borrow().peek() {
-            // Round up: waking a millisecond early would only turn again.
-            Some(t) => {
-                let left = t.at.saturating_duration_since(Instant::now());
-                let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-                EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::MAX)
-            }
-            None if self
-                .waiting
-                .borrow()
-                .values()
-                .all(|w| w.read.is_none() && w.write.is_none()) =>
-            {
-                // Tasks remain, but no socket and no timer can ever wake
-                // them: waiting would hang forever. A bug, not a network
-                // state; the executor fails the pages left.
-                return Err(io::Error::other("tasks wait, but nothing can wake them"));
-            }
-            None => EpollTimeout::NONE,
-        };
-        let mut events = self.events.borrow_mut();
-        let n = match self.epoll.wait(&mut events, timeout) {
-            Ok(n) => n,
-            Err(Errno::EINTR) => 0, // a signal arrived: just look again
-            Err(e) => return Err(e.into()),
-        };
-        for event in &events[..n] {
-            let fd = event.data() as RawFd;
-            let flags = event.events();
-            let mut waiting = self.waiting.borrow_mut();
-            let Some(w) = waiting.get_mut(&fd) else {
-                continue;
-            };
-            // An error or hang-up concerns both directions: whoever waits
-            // will retry its call and get the error (or EOF).
-            let broken = flags.intersects(EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP);
-            if broken || flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP) {
-                if let Some(waker) = w.read.take() {
-                    waker.wake();
-                }
-            }
-            if broken || flags.contains(EpollFlags::EPOLLOUT) {
-                if let Some(waker) = w.write.take() {
-                    waker.wake();
-                }
-            }
-        }
-        let now = Instant::now();
-        let mut timers = self.timers.borrow_mut();
-        while timers.peek().is_some_and(|t| t.at <= now) {
-            if let Some(t) = timers.pop() {
-                t.waker.wake();
-            }
-        }
-        Ok(())
+// ANCHOR: fetch
+/// The tutorial's `Crawler.fetch()` after its `yield from` rewrite: one page,
+/// reading like lesson 1, every wait an `.await`.
+pub async fn fetch(
+    reactor: &Reactor,
+    plan: &Plan,
+    page: &Page,
+    trace: &mut Trace,
+    keep_body: bool,
+) -> Result<Body, FetchError> {
+    let socket = connect(reactor, page.addr)?.await?; // yield from connect(sock, addr)
+    trace.connected();
+    write_all(&socket, &page.request()).await?; // sock.send(get)
+    let mut response = ResponseReader::new(plan.max_bytes);
+    if keep_body {
+        response = response.keep_body();
     }
-    // ANCHOR_END: turn
+    loop {
+        let chunk = Read { socket: &socket }.await?; // chunk = yield from read(sock)
+        if !chunk.is_empty() {
+            trace.first_byte();
+        }
+        if response.feed(&chunk)?.is_done() {
+            break;
+        }
+    }
+    // Returning drops `socket`: out of the epoll set, then closed.
+    response.finish()
+}
+// ANCHOR_END: fetch
+
+/// Write all of `data`, a `Write` at a time.
+async fn write_all(socket: &Socket<'_>, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        let n = Write { socket, data }.await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        data = &data[n..];
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
-// 2. The futures: connect, write, read (and sleep) on non-blocking sockets.
+// 1. The futures: connect, write, read (and sleep) on non-blocking sockets.
 // ---------------------------------------------------------------------------
 
 /// A non-blocking socket in the reactor's epoll set; leaving it is part of
@@ -240,7 +164,7 @@ impl Drop for Socket<'_> {
     }
 }
 
-/// Start a connect and return the future that finishes it: the seed's
+/// Start a connect and return the future that finishes it: the tutorial's
 /// `connect(sock, address)` before its `yield from f`.
 pub fn connect(reactor: &Reactor, addr: SocketAddr) -> io::Result<Connect<'_>> {
     use socket2::{Domain, Socket as RawSocket, Type};
@@ -324,7 +248,7 @@ impl Future for Write<'_, '_> {
 }
 
 // ANCHOR: read
-/// Reads one chunk: the seed's `read(sock)`, whose callback did
+/// Reads one chunk: the tutorial's `read(sock)`, whose callback did
 /// `f.set_result(sock.recv(4096))`. An empty chunk is end of file.
 pub struct Read<'a, 'r> {
     socket: &'a Socket<'r>,
@@ -386,7 +310,7 @@ impl Future for Sleep<'_> {
 /// `fut`, or `None` if `at` comes first: a select of two futures, by hand.
 /// Whoever woke the task, both are asked again; the first ready one wins,
 /// and returning drops the other - which is how a future is cancelled.
-async fn with_deadline<F: Future>(reactor: &Reactor, at: Instant, fut: F) -> Option<F::Output> {
+pub async fn with_deadline<F: Future>(reactor: &Reactor, at: Instant, fut: F) -> Option<F::Output> {
     let mut fut = std::pin::pin!(fut);
     let mut sleep = Sleep {
         reactor,
@@ -407,11 +331,187 @@ async fn with_deadline<F: Future>(reactor: &Reactor, at: Instant, fut: F) -> Opt
 // ANCHOR_END: with_deadline
 
 // ---------------------------------------------------------------------------
+// 2. The reactor: epoll, and who waits for what.
+// ---------------------------------------------------------------------------
+
+// ANCHOR: reactor
+/// The tutorial's `selector`, plus a timer list.
+pub struct Reactor {
+    epoll: Epoll,
+    /// For each registered socket: the task waiting to read, and the one
+    /// waiting to write (the same task here, but the two waits are separate).
+    waiting: RefCell<HashMap<RawFd, Waiters>>,
+    /// Deadlines, soonest first.
+    timers: RefCell<BinaryHeap<Timer>>,
+    events: RefCell<Vec<EpollEvent>>,
+}
+
+#[derive(Default)]
+struct Waiters {
+    read: Option<Waker>,
+    write: Option<Waker>,
+}
+
+#[derive(Clone, Copy)]
+pub enum Direction {
+    Read,
+    Write,
+}
+// ANCHOR_END: reactor
+
+struct Timer {
+    at: Instant,
+    waker: Waker,
+}
+
+// BinaryHeap is a max-heap: order timers backwards so the soonest is on top.
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.at.cmp(&self.at)
+    }
+}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
+    }
+}
+impl Eq for Timer {}
+
+impl Reactor {
+    pub fn new() -> io::Result<Reactor> {
+        Ok(Reactor {
+            epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
+            waiting: RefCell::new(HashMap::new()),
+            timers: RefCell::new(BinaryHeap::new()),
+            events: RefCell::new(vec![EpollEvent::empty(); 1024]),
+        })
+    }
+
+    /// Put a socket in the epoll set, once, for its whole life.
+    ///
+    /// Edge-triggered (`EPOLLET`): the kernel reports a socket when it
+    /// *becomes* readable or writable, not for as long as it is. That is
+    /// enough because every future below tries its system call first and
+    /// only waits after "would block"; an edge nobody was waiting for is
+    /// harmless, the next try sees the data. The tutorial instead registers
+    /// before each wait and unregisters after it: two more system calls per
+    /// wait, which tokio (like this file) does without.
+    pub fn register(&self, stream: &TcpStream) -> io::Result<()> {
+        let fd = stream.as_raw_fd();
+        let interest = EpollFlags::EPOLLIN
+            | EpollFlags::EPOLLOUT
+            | EpollFlags::EPOLLRDHUP
+            | EpollFlags::EPOLLET;
+        self.epoll
+            .add(stream.as_fd(), EpollEvent::new(interest, fd as u64))?;
+        self.waiting.borrow_mut().insert(fd, Waiters::default());
+        Ok(())
+    }
+
+    /// Take a socket out of the set before it is closed, and forget its
+    /// wakers (its fd number will be reused by the next socket).
+    pub fn deregister(&self, stream: &TcpStream) {
+        let _ = self.epoll.delete(stream.as_fd());
+        self.waiting.borrow_mut().remove(&stream.as_raw_fd());
+    }
+
+    /// The tutorial's `selector.register(fd, EVENT_READ, on_readable)`: when
+    /// this socket is ready in this direction, wake this task.
+    pub fn wake_when_ready(&self, stream: &TcpStream, direction: Direction, waker: &Waker) {
+        if let Some(w) = self.waiting.borrow_mut().get_mut(&stream.as_raw_fd()) {
+            let slot = match direction {
+                Direction::Read => &mut w.read,
+                Direction::Write => &mut w.write,
+            };
+            *slot = Some(waker.clone());
+        }
+    }
+
+    /// Wake this task at `at` (or soon after).
+    fn wake_at(&self, at: Instant, waker: &Waker) {
+        self.timers.borrow_mut().push(Timer {
+            at,
+            waker: waker.clone(),
+        });
+    }
+
+    // ANCHOR: turn
+    /// One turn of the tutorial's `loop()`: sleep in `epoll_wait` until a socket
+    /// is ready or the next timer is due, then wake the tasks concerned.
+    /// The thread spends nearly all of its life in here, in the kernel,
+    /// using no CPU - lesson 5's loop, now waking tasks instead of calling
+    /// callbacks.
+    fn turn(&self) -> io::Result<()> {
+        let timeout = match self.timers.borrow().peek() {
+            // Round up: waking a millisecond early would only turn again.
+            Some(t) => {
+                let left = t.at.saturating_duration_since(Instant::now());
+                let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+                EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::MAX)
+            }
+            None if self
+                .waiting
+                .borrow()
+                .values()
+                .all(|w| w.read.is_none() && w.write.is_none()) =>
+            {
+                // Tasks remain, but no socket and no timer can ever wake
+                // them: waiting would hang forever. A bug, not a network
+                // state; the executor fails the pages left.
+                return Err(io::Error::other("tasks wait, but nothing can wake them"));
+            }
+            None => EpollTimeout::NONE,
+        };
+        let mut events = self.events.borrow_mut();
+        let n = match self.epoll.wait(&mut events, timeout) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => 0, // a signal arrived: just look again
+            Err(e) => return Err(e.into()),
+        };
+        for event in &events[..n] {
+            let fd = event.data() as RawFd;
+            let flags = event.events();
+            let mut waiting = self.waiting.borrow_mut();
+            let Some(w) = waiting.get_mut(&fd) else {
+                continue;
+            };
+            // An error or hang-up concerns both directions: whoever waits
+            // will retry its call and get the error (or EOF).
+            let broken = flags.intersects(EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP);
+            if broken || flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP) {
+                if let Some(waker) = w.read.take() {
+                    waker.wake();
+                }
+            }
+            if broken || flags.contains(EpollFlags::EPOLLOUT) {
+                if let Some(waker) = w.write.take() {
+                    waker.wake();
+                }
+            }
+        }
+        let now = Instant::now();
+        let mut timers = self.timers.borrow_mut();
+        while timers.peek().is_some_and(|t| t.at <= now) {
+            if let Some(t) = timers.pop() {
+                t.waker.wake();
+            }
+        }
+        Ok(())
+    }
+    // ANCHOR_END: turn
+}
+
+// ---------------------------------------------------------------------------
 // 3. The executor: tasks, wakers, and the loop.
 // ---------------------------------------------------------------------------
 
 // ANCHOR: waker
-/// A waker that puts its task's number on the ready queue: the seed's
+/// A waker that puts its task's number on the ready queue: the tutorial's
 /// `future.add_done_callback(task.step)`, reduced to "step me again".
 struct TaskWaker {
     task: usize,
@@ -438,13 +538,13 @@ impl Wake for TaskWaker {
 }
 // ANCHOR_END: waker
 
-/// A task: the seed's `Task(crawler.fetch())`, a future driven to the end.
+/// A task: the tutorial's `Task(crawler.fetch())`, a future driven to the end.
 struct Task<'a> {
     future: Pin<Box<dyn Future<Output = ()> + 'a>>,
     waker: Arc<TaskWaker>,
 }
 
-/// The seed's `loop()`: run ready tasks; when none is ready, turn the
+/// The tutorial's `loop()`: run ready tasks; when none is ready, turn the
 /// reactor, which makes some ready.
 ///
 /// Unlike `tokio::spawn`, tasks here may borrow (`'a`): the executor runs
@@ -507,7 +607,7 @@ impl<'a> Executor<'a> {
                     continue;
                 };
                 task.waker.queued.store(false, Ordering::Release);
-                // The seed's Task.step(): run the coroutine to its next
+                // The tutorial's Task.step(): run the coroutine to its next
                 // `yield from` - here, to the next `.await` that is Pending.
                 let waker = Waker::from(task.waker.clone());
                 let mut cx = Context::from_waker(&waker);
@@ -524,107 +624,6 @@ impl<'a> Executor<'a> {
     }
     // ANCHOR_END: run
 }
-
-// ---------------------------------------------------------------------------
-// The lesson's code, on top: lesson 1's fetch, with .await.
-// ---------------------------------------------------------------------------
-
-/// Write all of `data`, a `Write` at a time.
-async fn write_all(socket: &Socket<'_>, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        let n = Write { socket, data }.await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        data = &data[n..];
-    }
-    Ok(())
-}
-
-// ANCHOR: fetch
-/// The seed's `Crawler.fetch()` after its `yield from` rewrite: one page,
-/// reading like lesson 1, every wait an `.await`.
-async fn fetch(
-    reactor: &Reactor,
-    plan: &Plan,
-    page: &Page,
-    trace: &mut Trace,
-    keep_body: bool,
-) -> Result<Body, FetchError> {
-    let socket = connect(reactor, page.addr)?.await?; // yield from connect(sock, addr)
-    trace.connected();
-    write_all(&socket, &page.request()).await?; // sock.send(get)
-    let mut response = ResponseReader::new(plan.max_bytes);
-    if keep_body {
-        response = response.keep_body();
-    }
-    loop {
-        let chunk = Read { socket: &socket }.await?; // chunk = yield from read(sock)
-        if !chunk.is_empty() {
-            trace.first_byte();
-        }
-        if response.feed(&chunk)?.is_done() {
-            break;
-        }
-    }
-    response.finish()
-} // `socket` dropped: out of the epoll set, then closed
-  // ANCHOR_END: fetch
-
-// ANCHOR: fetch_all
-/// Build the reactor and the executor, spawn one task per page, run the
-/// loop until every task is done: the seed's `__main__`.
-pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
-    let reactor = match Reactor::new() {
-        Ok(r) => r,
-        Err(e) => {
-            let e = FetchError::new(ErrorKind::Resource, format!("epoll_create: {e}"));
-            return crate::every_page_fails(plan, &e);
-        }
-    };
-    let save = match crate::save_dir(plan) {
-        Ok(dir) => dir,
-        Err(e) => return crate::every_page_fails(plan, &e),
-    };
-    let clock = Clock::start();
-    // The tasks borrow these; the executor is done with them before they go.
-    let finished = RefCell::new(Vec::with_capacity(plan.pages));
-    let (reactor, save, finished_ref) = (&reactor, save.as_deref(), &finished);
-    let mut executor = Executor::new();
-    for page in plan.all_pages() {
-        executor.spawn(async move {
-            let mut trace = Trace::start(&page, clock);
-            let deadline = Instant::now() + plan.timeout;
-            let fetched = with_deadline(
-                reactor,
-                deadline,
-                fetch(reactor, plan, &page, &mut trace, save.is_some()),
-            )
-            .await;
-            let mut result =
-                fetched.unwrap_or_else(|| Err(FetchError::timeout(plan.timeout.as_millis())));
-            if let (Some(dir), Ok(body)) = (save, &mut result) {
-                // SHORTCUT, and the seed's warning: this write blocks the
-                // loop, and every page with it, for as long as the disk
-                // takes. mini has no thread pool to hand it to; the tokio
-                // variant uses spawn_blocking.
-                let path = crate::save_path(dir, page.index);
-                if let Err(e) = std::fs::write(&path, body.body.take().unwrap_or_default()) {
-                    result = Err(crate::save_error(&path, e));
-                }
-            }
-            finished_ref.borrow_mut().push(trace.finish(result));
-        });
-    }
-    let outcome = executor.run(reactor);
-    drop(executor);
-    let error = match outcome {
-        Ok(()) => FetchError::new(ErrorKind::Io, "the task ended without a trace"),
-        Err(e) => FetchError::new(ErrorKind::Io, format!("the event loop failed: {e}")),
-    };
-    crate::every_page_once(plan, clock, finished.into_inner(), &error)
-}
-// ANCHOR_END: fetch_all
 
 #[cfg(test)]
 mod tests {

@@ -33,19 +33,19 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
         Ok(rt) => rt,
         Err(e) => {
             let e = FetchError::new(ErrorKind::Resource, format!("cannot start tokio: {e}"));
-            return crate::every_page_fails(plan, &e);
+            return workload::fail_every_page(plan, &e);
         }
     };
     let client = match client(plan) {
         Ok(c) => c,
         Err(e) => {
             let e = FetchError::new(ErrorKind::Io, format!("cannot build the client: {e}"));
-            return crate::every_page_fails(plan, &e);
+            return workload::fail_every_page(plan, &e);
         }
     };
     let save = match crate::save_dir(plan) {
         Ok(dir) => dir,
-        Err(e) => return crate::every_page_fails(plan, &e),
+        Err(e) => return workload::fail_every_page(plan, &e),
     };
     runtime.block_on(crawl(plan, client, save))
 }
@@ -133,7 +133,7 @@ async fn crawl(
         }
     }
     let lost = FetchError::new(ErrorKind::Io, "the page's task panicked");
-    crate::every_page_once(&plan, clock, traces, &lost)
+    workload::every_page_once(&plan, clock, traces, &lost)
 }
 
 // ANCHOR: fetch
@@ -171,7 +171,7 @@ async fn fetch(
         .content_length()
         .is_some_and(|n| n > plan.max_bytes)
     {
-        return Err(too_large(plan.max_bytes));
+        return Err(FetchError::too_large(plan.max_bytes));
     }
     // Stream the body chunk by chunk, so --max-bytes holds even when the
     // server announced nothing: `response.bytes()` would buffer it all.
@@ -181,7 +181,7 @@ async fn fetch(
     while let Some(chunk) = response.chunk().await.map_err(named)? {
         bytes += chunk.len() as u64;
         if bytes > plan.max_bytes {
-            return Err(too_large(plan.max_bytes));
+            return Err(FetchError::too_large(plan.max_bytes));
         }
         crc.update(&chunk);
         if let Some(kept) = &mut kept {
@@ -200,33 +200,13 @@ async fn fetch(
 /// A non-2xx answer, worded like the workload's reader words it.
 fn status_error(response: &reqwest::Response) -> FetchError {
     let status = response.status();
-    let location = response
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .map(|l| {
-            format!(
-                " (to {}, not followed)",
-                String::from_utf8_lossy(l.as_bytes())
-            )
-        })
-        .unwrap_or_default();
-    FetchError {
-        kind: ErrorKind::Status,
-        status: Some(status.as_u16()),
-        detail: format!(
-            "HTTP {} {}{location}",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or("")
-        )
-        .trim_end()
-        .to_string(),
-    }
-}
-
-fn too_large(max: u64) -> FetchError {
-    FetchError::new(
-        ErrorKind::TooLarge,
-        format!("the body is larger than --max-bytes {max}"),
+    let location = response.headers().get(reqwest::header::LOCATION);
+    FetchError::status(
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        location
+            .map(|l| String::from_utf8_lossy(l.as_bytes()))
+            .as_deref(),
     )
 }
 

@@ -1,30 +1,20 @@
-//! Variant `tokio` (the default): the seed's asyncio program, on tokio's
+//! Variant `tokio` (the default): the tutorial's asyncio program, on tokio's
 //! current-thread runtime.
 //!
-//! One thread runs everything. `fetch` below is lesson 1's `blocking_way`
-//! with `.await` after each call that used to block: where lesson 1's thread
+//! One thread runs everything. [`fetch`] is lesson 1's `blocking_way` with
+//! `.await` after each call that used to block: where lesson 1's thread
 //! slept in the kernel, this task hands control back to the runtime, which
 //! polls another task or, when none is ready, sleeps in `epoll_wait` on
-//! every socket at once. The runtime is the seed's event loop, and its
-//! reactor is lesson 5's epoll loop; `.await` is the seed's `yield from`.
-//!
-//! Around it, [`crawl`] is the tour of asyncio's toolbox from the seeds 001
-//! and 003, each piece a tokio one:
-//!
-//! | asyncio (seed)                    | tokio, here                                   |
-//! |-----------------------------------|-----------------------------------------------|
-//! | `loop.run_until_complete(main())` | `Runtime::block_on(crawl(..))` in [`run_on`]  |
-//! | `loop.create_task(coro)`          | `JoinSet::spawn`                              |
-//! | `as_completed(tasks)` + `tqdm`    | `JoinSet::join_next` + an `indicatif` bar     |
-//! | `asyncio.Semaphore(MAX_REQ)`      | `tokio::sync::Semaphore` sized by `--workers` |
-//! | `asyncio.wait_for(coro, timeout)` | `tokio::time::timeout`                        |
-//! | `loop.run_in_executor(None, ..)`  | `tokio::task::spawn_blocking` for `--save`    |
-//! | `KeyboardInterrupt`, `task.cancel()` | `tokio::signal::ctrl_c` + a `watch` channel |
+//! every socket at once. The runtime is the tutorial's event loop, its
+//! reactor is lesson 5's epoll loop, and `.await` is the tutorial's
+//! `yield from`. [`crawl`] around it is asyncio's toolbox in tokio's words:
+//! `JoinSet` for `create_task` and `as_completed`, a `Semaphore` for
+//! `--workers`, `timeout` for `wait_for`, `spawn_blocking` for
+//! `run_in_executor`.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use std::future::Future;
 use std::io;
-use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -34,73 +24,32 @@ use workload::{Body, Clock, ErrorKind, FetchError, Page, Plan, ResponseReader, T
 
 // ANCHOR: fetch_all
 /// Build a current-thread runtime (one thread: this one) and run the crawl
-/// on it, the seed's `loop.run_until_complete(...)`.
+/// on it, the tutorial's `loop.run_until_complete(main())`.
 pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all() // the I/O driver (epoll) and the timer wheel
         .build();
-    run_on(runtime, plan)
+    run_on(runtime, plan, CpuWork::InTask)
 }
 // ANCHOR_END: fetch_all
 
-/// Run [`crawl`] on a runtime (current-thread or multi-thread: the async
-/// code does not care), with a progress bar on a terminal and Ctrl-C as the
-/// cancel signal.
-pub fn run_on(runtime: io::Result<tokio::runtime::Runtime>, plan: &Plan) -> Vec<Trace> {
-    let runtime = match runtime {
-        Ok(rt) => rt,
-        Err(e) => {
-            let e = FetchError::new(
-                ErrorKind::Resource,
-                format!("cannot start the tokio runtime: {e}"),
-            );
-            return crate::every_page_fails(plan, &e);
-        }
-    };
-    let bar = progress_bar(plan);
-    let sigint = crate::sigint::Listen::start();
-    let listen = !sigint.ignored;
-    let traces = runtime.block_on(crawl(plan, bar.clone(), ctrl_c(listen)));
-    // Drop the runtime (its reactor and timer) before SIGINT is restored.
-    drop(runtime);
-    drop(sigint);
-    bar.finish_and_clear();
-    traces
-}
-
-/// A bar on stderr when `plan.progress` says there is a terminal to draw on
-/// (and not `--json`); a hidden one otherwise, which still counts.
-pub fn progress_bar(plan: &Plan) -> ProgressBar {
-    if !plan.progress {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(plan.pages as u64);
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} pages {elapsed} {msg}") {
-        bar.set_style(style);
-    }
-    bar
-}
-
-/// Resolves at the first Ctrl-C; never, when SIGINT is ignored or cannot
-/// be listened to.
-async fn ctrl_c(listen: bool) {
-    if listen && tokio::signal::ctrl_c().await.is_ok() {
-        return;
-    }
-    std::future::pending::<()>().await
-}
-
 // ANCHOR: crawl
-/// The seed's `main()`: one task per page, results handled as they complete.
+/// The tutorial's `main()`: one task per page, results handled as they
+/// complete.
 ///
 /// `cancel` resolving (Ctrl-C in the binary, anything in a test) tells every
 /// task still running to stop; each ends its page as `cancelled` and the
 /// pages that had finished keep their results.
-pub async fn crawl(plan: &Plan, bar: ProgressBar, cancel: impl Future<Output = ()>) -> Vec<Trace> {
+pub async fn crawl(
+    plan: &Plan,
+    cpu: CpuWork,
+    bar: ProgressBar,
+    cancel: impl Future<Output = ()>,
+) -> Vec<Trace> {
     let clock = Clock::start();
-    let save = match crate::save_dir(plan) {
+    let save = match crate::save::Dir::of(plan) {
         Ok(dir) => dir.map(Arc::new),
-        Err(e) => return crate::every_page_fails(plan, &e),
+        Err(e) => return workload::fail_every_page(plan, &e),
     };
     // `--workers K`: at most K pages between "permit acquired" and "done".
     // By default there are as many permits as pages: nothing waits.
@@ -113,14 +62,15 @@ pub async fn crawl(plan: &Plan, bar: ProgressBar, cancel: impl Future<Output = (
     // every 16 pages this task yields, and the runtime runs the pages queued
     // so far and looks at epoll, so pages already connected send their
     // requests while later ones are still being created. Without the
-    // yield, all 10,000 connects are started before the first request goes
-    // out (a connected page re-queues behind every page not yet started),
-    // and at 10,000 pages that costs a third of a second (see the README).
+    // yield, every connect is started before the first request goes out (a
+    // connected page re-queues behind every page not yet started); the
+    // README shows what that costs at 10,000 pages.
     let mut tasks = JoinSet::new();
     for page in plan.all_pages() {
         let job = Job {
             plan: plan.clone(),
             clock,
+            cpu,
             limit: limit.clone(),
             stopped: stopped.clone(),
             save: save.clone(),
@@ -156,7 +106,7 @@ pub async fn crawl(plan: &Plan, bar: ProgressBar, cancel: impl Future<Output = (
         }
     }
     let lost = FetchError::new(ErrorKind::Io, "the page's task panicked");
-    crate::every_page_once(&plan, clock, traces, &lost)
+    workload::every_page_once(&plan, clock, traces, &lost)
 }
 // ANCHOR_END: crawl
 
@@ -166,19 +116,21 @@ pub async fn crawl(plan: &Plan, bar: ProgressBar, cancel: impl Future<Output = (
 struct Job {
     plan: Arc<Plan>,
     clock: Clock,
+    cpu: CpuWork,
     limit: Arc<Semaphore>,
     stopped: watch::Receiver<bool>,
-    save: Option<Arc<PathBuf>>,
+    save: Option<Arc<crate::save::Dir>>,
 }
 
 impl Job {
     // ANCHOR: page_task
-    /// One page's task: wait for a permit, fetch under a timeout, save;
-    /// or stop early when the run is cancelled.
+    /// One page's task: wait for a permit, fetch under a timeout, compute,
+    /// save; or stop early when the run is cancelled.
     async fn page(self, page: Page) -> Trace {
         let Job {
             plan,
             clock,
+            cpu,
             limit,
             mut stopped,
             save,
@@ -205,8 +157,9 @@ impl Job {
                 .await;
                 // The timeout dropped the unfinished fetch, and with it the
                 // socket: that is all it takes to cancel a future.
-                let mut body = fetched
+                let body = fetched
                     .unwrap_or_else(|_elapsed| Err(FetchError::timeout(plan.timeout.as_millis())))?;
+                let mut body = compute(&plan, cpu, body).await?;
                 if let Some(dir) = &save {
                     save_page(dir, page.index, &mut body).await?;
                 }
@@ -218,16 +171,8 @@ impl Job {
     // ANCHOR_END: page_task
 }
 
-/// Resolves once the run is cancelled.
-async fn cancelled(stopped: &mut watch::Receiver<bool>) {
-    if stopped.wait_for(|stop| *stop).await.is_err() {
-        // The sender is gone, so no cancel can come any more.
-        std::future::pending::<()>().await
-    }
-}
-
 // ANCHOR: fetch
-/// The seed's `fetch(url)`: lesson 1's code, with `.await` where it blocked.
+/// The tutorial's `fetch(url)`: lesson 1's code, with `.await` where it blocked.
 pub async fn fetch(
     plan: &Plan,
     page: &Page,
@@ -249,7 +194,7 @@ pub async fn fetch(
         response = response.keep_body();
     }
     loop {
-        // The seed's `on_readable`: wait until epoll says there are bytes
+        // The tutorial's `on_readable`: wait until epoll says there are bytes
         // (or EOF), then read them. While parked here the task is a few
         // hundred bytes on the heap; no thread, no stack waits for it.
         stream.readable().await?;
@@ -276,28 +221,107 @@ pub async fn fetch(
 }
 // ANCHOR_END: fetch
 
+/// Where a page's `--cpu-us` work runs once its body is in.
+#[derive(Debug, Clone, Copy)]
+pub enum CpuWork {
+    /// In the page's own task, on the thread polling it: the current-thread
+    /// runtime does the pages' work one after another (no socket is served
+    /// meanwhile), the multi-thread runtime on all its workers at once.
+    InTask,
+    /// On tokio's blocking pool (`spawn_blocking`): the event loop's thread
+    /// goes back to the sockets while other threads compute.
+    Offloaded,
+}
+
+// ANCHOR: compute
+/// `--cpu-us`: the page's own computing, once its body is complete.
+async fn compute(plan: &Plan, cpu: CpuWork, body: Body) -> Result<Body, FetchError> {
+    match cpu {
+        CpuWork::InTask => {
+            // Nothing else runs on this thread until it returns.
+            workload::cpu::spend(plan.cpu, &body);
+            Ok(body)
+        }
+        CpuWork::Offloaded if plan.cpu.is_zero() => Ok(body),
+        CpuWork::Offloaded => {
+            // The tutorial's `loop.run_in_executor(None, work, ...)`: a pool
+            // thread computes, and this task waits for it like for a socket.
+            let cpu = plan.cpu;
+            tokio::task::spawn_blocking(move || {
+                workload::cpu::spend(cpu, &body);
+                body
+            })
+            .await
+            .map_err(|e| FetchError::new(ErrorKind::Io, format!("the CPU work failed: {e}")))
+        }
+    }
+}
+// ANCHOR_END: compute
+
 // ANCHOR: save_page
 /// `--save`: write the body to a file without blocking the loop. A file
 /// write can stall for as long as the disk likes, and on this one thread
 /// that would stall every page; `spawn_blocking` runs it on tokio's pool of
-/// blocking threads (the seed's `loop.run_in_executor(None, saveFile, ...)`)
-/// and this task awaits the result like any other future.
-async fn save_page(dir: &std::path::Path, index: usize, body: &mut Body) -> Result<(), FetchError> {
-    let path = crate::save_path(dir, index);
+/// blocking threads (the tutorial's `loop.run_in_executor(None, saveFile,
+/// ...)`) and this task awaits the result like any other future.
+async fn save_page(
+    dir: &Arc<crate::save::Dir>,
+    index: usize,
+    body: &mut Body,
+) -> Result<(), FetchError> {
     let bytes = body.body.take().unwrap_or_default();
-    let target = path.clone();
-    match tokio::task::spawn_blocking(move || std::fs::write(&target, bytes)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(crate::save_error(&path, e)),
-        Err(e) => Err(crate::save_error(&path, e)),
-    }
+    let dir = dir.clone();
+    tokio::task::spawn_blocking(move || dir.write(index, &bytes))
+        .await
+        .unwrap_or_else(|e| {
+            Err(FetchError::new(
+                ErrorKind::Io,
+                format!("--save: the write failed: {e}"),
+            ))
+        })
 }
 // ANCHOR_END: save_page
+
+/// Run [`crawl`] on a runtime (current-thread or multi-thread: the async
+/// code does not care), with a progress bar on a terminal and Ctrl-C as the
+/// cancel signal.
+pub fn run_on(
+    runtime: io::Result<tokio::runtime::Runtime>,
+    plan: &Plan,
+    cpu: CpuWork,
+) -> Vec<Trace> {
+    let runtime = match runtime {
+        Ok(rt) => rt,
+        Err(e) => {
+            let e = FetchError::new(
+                ErrorKind::Resource,
+                format!("cannot start the tokio runtime: {e}"),
+            );
+            return workload::fail_every_page(plan, &e);
+        }
+    };
+    let bar = workload::progress::bar(plan);
+    let sigint = crate::sigint::Listen::start();
+    let traces = runtime.block_on(crawl(plan, cpu, bar.clone(), sigint.ctrl_c()));
+    // Drop the runtime (its reactor and timer) before SIGINT is restored.
+    drop(runtime);
+    drop(sigint);
+    bar.finish_and_clear();
+    traces
+}
+
+/// Resolves once the run is cancelled.
+async fn cancelled(stopped: &mut watch::Receiver<bool>) {
+    if stopped.wait_for(|stop| *stop).await.is_err() {
+        // The sender is gone, so no cancel can come any more.
+        std::future::pending::<()>().await
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use workload::conformance::{Conn, ScenarioServer};
+    use conformance::{Conn, ScenarioServer};
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
@@ -356,10 +380,10 @@ mod tests {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
         };
-        let traces = runtime().block_on(crawl(&plan, bar, cancel));
+        let traces = runtime().block_on(crawl(&plan, CpuWork::InTask, bar, cancel));
         assert_eq!(traces.len(), 3);
         assert!(traces[0].is_ok() && traces[1].is_ok(), "{traces:?}");
-        assert_eq!(traces[2].error_kind, Some(ErrorKind::Cancelled));
+        assert_eq!(traces[2].error_kind(), Some(ErrorKind::Cancelled));
         assert!(traces[2].connected_ms.is_some(), "it was in flight");
     }
 
@@ -376,10 +400,10 @@ mod tests {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
         };
-        let traces = runtime().block_on(crawl(&plan, bar.clone(), cancel));
+        let traces = runtime().block_on(crawl(&plan, CpuWork::InTask, bar.clone(), cancel));
         assert!(traces
             .iter()
-            .all(|t| t.error_kind == Some(ErrorKind::Cancelled)));
+            .all(|t| t.error_kind() == Some(ErrorKind::Cancelled)));
         // Only the page holding the one permit had started.
         assert_eq!(traces.iter().filter(|t| t.start_ms.is_some()).count(), 1);
         assert_eq!(bar.position(), 4, "every page counted on the bar");

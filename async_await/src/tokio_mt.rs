@@ -6,15 +6,11 @@
 //! idle workers stealing tasks from busy ones, and the epoll reactor shared.
 //! A task may be polled on one worker before an `.await` and on another
 //! after it, which is why `JoinSet::spawn` wants futures that are `Send`
-//! (everything they hold may cross threads) - the current-thread runtime
-//! asks the same, so the code already complies.
-//!
-//! What it buys for this workload is little: the work per page is a few
-//! system calls and a CRC, and the waiting is the kernel's. A second core
-//! helps only when there are enough pages for that little work to add up
-//! (compare the two at 10,000 pages in the README), and costs some
-//! cross-thread wake-ups and locking when there are not.
+//! (the current-thread runtime asks the same, so the code already complies).
+//! A page's `--cpu-us` work runs in its task, so here it runs on every
+//! worker at once.
 
+use crate::tokio_ct::CpuWork;
 use workload::{Plan, Trace};
 
 // ANCHOR: fetch_all
@@ -23,6 +19,6 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build();
-    crate::tokio_ct::run_on(runtime, plan)
+    crate::tokio_ct::run_on(runtime, plan, CpuWork::InTask)
 }
 // ANCHOR_END: fetch_all

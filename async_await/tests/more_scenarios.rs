@@ -1,7 +1,7 @@
 //! Scenarios beyond the shared suite, where reqwest (hyper) and the
 //! workload's own reader could disagree: every variant must name them alike.
 
-use workload::conformance::{scenario, Expect};
+use conformance::{scenario, Expect};
 use workload::ErrorKind;
 
 /// A chunk size line that is not hex: hyper reports it as an I/O error of

@@ -1,26 +1,29 @@
 //! `cargo bench`: every lesson and every variant on the same ten pages from
-//! one embedded page server, measured by criterion; then the seed-style
-//! table, printed and written under `target/report/` (bench.md, bench.json,
+//! one embedded page server, measured by criterion; then the table in the
+//! tutorial's style, printed and written under `target/report/` (bench.md, bench.json,
 //! bench.svg; bench-430ms.* and so on at another latency). Criterion's own
 //! HTML report is `target/criterion/report/index.html`.
 //!
 //! Environment:
 //! - `BENCH_LATENCY_MS` (default 100): the server's latency; 430 gives the
-//!   seed's magnitudes (its 4.5 s for ten blocking pages);
+//!   tutorial's magnitudes (its 4.5 s for ten blocking pages);
 //! - `BENCH_SAMPLES` (default 10, at least 10): criterion samples per variant.
 //!
 //! Criterion's own flags work after `--`, e.g. `cargo bench -- callback_loop`
-//! runs only that lesson (the others show as "not run" in the table).
+//! runs only that lesson (the others show as "not run" in the table). A
+//! variant whose `available` check fails here is skipped, and its row says
+//! why.
 
 use bench_report::bench::BenchReport;
+use bench_report::outdir::OutDir;
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use std::cell::RefCell;
 use std::process::ExitCode;
 use std::time::Duration;
 use workload::{Plan, Report, Server, ServerConfig};
 
-/// The seed's ten pages.
-const PAGES: usize = 10;
+/// The tutorial's ten pages.
+const PAGES: usize = bench_report::tutorial::PAGES;
 /// Runs per criterion sample while the whole bench fits the budget below.
 const RUNS_PER_SAMPLE: u64 = 2;
 /// If two runs per sample would take longer than this (a high
@@ -75,6 +78,16 @@ fn main() -> ExitCode {
     plan.latency = Some(latency);
 
     let mut report = BenchReport::new(PAGES, latency_ms as f64);
+    // The report folder is checked before minutes of measuring, not after.
+    let out = if measuring {
+        let dir = bench_report::paths::report_dir();
+        match OutDir::prepare(&dir, &report.file_names()) {
+            Ok(out) => Some(out),
+            Err(e) => return fail(&format!("{e:#}")),
+        }
+    } else {
+        None
+    };
     let expected: f64 = report.rows.iter().map(|r| r.ideal_ms / 1e3).sum();
     let runs_per_sample = if expected * (RUNS_PER_SAMPLE as f64 * samples as f64 + 1.0)
         > BUDGET.as_secs_f64()
@@ -105,6 +118,13 @@ fn main() -> ExitCode {
         let mut group = criterion.benchmark_group(format!("{PAGES}_pages_{latency_ms}ms"));
         group.sampling_mode(SamplingMode::Flat).sample_size(samples);
         for (row, calls) in report.rows.iter().zip(&calls) {
+            if let Err(why) = &row.available {
+                eprintln!(
+                    "bench: {} / {} skipped: not available here: {why}",
+                    row.lesson.name, row.variant.name
+                );
+                continue;
+            }
             // Flat sampling: criterion times one warm-up run, then gives
             // every sample ceil(target / samples / that time) runs; aiming a
             // little under RUNS_PER_SAMPLE ideals lands on RUNS_PER_SAMPLE
@@ -162,8 +182,10 @@ fn main() -> ExitCode {
     } else {
         format!("BENCH_LATENCY_MS={latency_ms} cargo bench")
     };
-    let dir = bench_report::paths::report_dir();
-    match report.write(&dir, &command) {
+    let Some(out) = out else {
+        return ExitCode::SUCCESS;
+    };
+    match report.write(&out, &command) {
         Ok(files) => {
             println!();
             for f in files {

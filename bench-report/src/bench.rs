@@ -1,13 +1,17 @@
 //! The table `cargo bench` ends with: every lesson and variant on the same
-//! pages, its median time, how far from the ideal, how much of the blocking
-//! time is left, and the seed's own figure normalised the same way. Written
-//! as text (printed), Markdown, JSON and an SVG bar chart.
+//! pages, its median time, how far from the ideal, how much of the
+//! baseline's (blocking) time is left, and the tutorial's own figure
+//! normalised the same way. Written as text (printed), Markdown, JSON and
+//! an SVG bar chart.
 
 use crate::charts::{self, Bar};
-use crate::table::{self, Table};
-use crate::{median, seed, LESSONS};
-use anyhow::{Context, Result};
-use std::path::{Path, PathBuf};
+use crate::numbers::{median, ms, opt, ratio};
+use crate::outdir::OutDir;
+use crate::table::Table;
+use crate::tutorial::{self, Figure};
+use crate::LESSONS;
+use anyhow::Result;
+use std::path::PathBuf;
 use workload::{Lesson, Plan, Report, Variant};
 
 /// One lesson variant's runs.
@@ -18,6 +22,8 @@ pub struct Row {
     /// Pages in flight, from the variant's concurrency.
     pub in_flight: usize,
     pub ideal_ms: f64,
+    /// The variant's own check: `Err(why)` and the bench skips it.
+    pub available: Result<(), String>,
     /// Every measured run.
     pub runs: Vec<Report>,
 }
@@ -52,7 +58,10 @@ impl Row {
             .collect();
         let first = failed.first().map(|r| match r.failures().next() {
             Some(t) => {
-                let e = t.error.clone().unwrap_or_else(|| "not finished".into());
+                let e = t
+                    .error
+                    .as_ref()
+                    .map_or("not finished".to_string(), |e| e.to_string());
                 let short: String = e.chars().take(100).collect();
                 if short.len() < e.len() {
                     format!("{short}...")
@@ -65,8 +74,32 @@ impl Row {
         (failed.len(), first)
     }
 
-    fn seed(&self) -> Option<&'static seed::SeedFigure> {
-        seed::for_variant(self.lesson, self.variant.name)
+    fn tutorial(&self) -> Option<Figure> {
+        Figure::of(self.variant)
+    }
+
+    /// Why the row has no time, or which runs were left out; empty for a
+    /// clean row.
+    pub fn note(&self) -> String {
+        let (failed, first) = self.failures();
+        if let Err(why) = &self.available {
+            format!("not available here: {why}")
+        } else if self.runs.is_empty() {
+            "not run (filtered out)".to_string()
+        } else if failed > 0 {
+            format!(
+                "{failed} of {} runs had failed pages{}: {}",
+                self.runs.len(),
+                if failed == self.runs.len() {
+                    " (no time shown)"
+                } else {
+                    ", left out of the median"
+                },
+                first.unwrap_or_default()
+            )
+        } else {
+            String::new()
+        }
     }
 }
 
@@ -82,7 +115,7 @@ pub struct BenchReport {
 }
 
 impl BenchReport {
-    /// A row, not yet measured, for every variant of every landed lesson.
+    /// A row, not yet measured, for every variant of every lesson.
     pub fn new(pages: usize, latency_ms: f64) -> BenchReport {
         let mut rows = Vec::new();
         for lesson in LESSONS {
@@ -95,6 +128,7 @@ impl BenchReport {
                     variant,
                     in_flight: plan.in_flight(),
                     ideal_ms: plan.ideal().map_or(latency_ms, |d| d.as_secs_f64() * 1e3),
+                    available: (variant.available)(),
                     runs: Vec::new(),
                 });
             }
@@ -108,14 +142,11 @@ impl BenchReport {
         }
     }
 
-    /// The median of lesson 1's default variant: what "x blocking" divides by.
+    /// The median of the baseline row: what "x blocking" divides by.
     pub fn blocking_ms(&self) -> Option<f64> {
         self.rows
             .iter()
-            .find(|r| {
-                std::ptr::eq(r.lesson, LESSONS[0])
-                    && std::ptr::eq(r.variant, &LESSONS[0].variants[0])
-            })
+            .find(|r| r.variant.baseline)
             .and_then(Row::median_ms)
     }
 
@@ -130,48 +161,31 @@ impl BenchReport {
             ">x blocking",
             ">cpu ms",
             ">runs",
-            "seed (Python)",
-            ">seed s",
-            ">seed x ideal",
-            ">seed x blocking",
+            "tutorial (Python)",
+            ">tutorial s",
+            ">tutorial x ideal",
+            ">tutorial x blocking",
             "note",
         ]);
         let blocking = self.blocking_ms();
         for r in &self.rows {
             let m = r.median_ms();
-            let s = r.seed();
-            let (failed, first) = r.failures();
-            let note = if r.runs.is_empty() {
-                "not run (filtered out)".to_string()
-            } else if failed > 0 {
-                format!(
-                    "{failed} of {} runs had failed pages{}: {}",
-                    r.runs.len(),
-                    if failed == r.runs.len() {
-                        " (no time shown)"
-                    } else {
-                        ", left out of the median"
-                    },
-                    first.unwrap_or_default()
-                )
-            } else {
-                String::new()
-            };
+            let s = r.tutorial();
             t.row([
                 r.lesson.name.to_string(),
                 r.variant.name.to_string(),
                 r.in_flight.to_string(),
-                table::opt(m, table::ms),
-                table::ms(r.ideal_ms),
-                table::opt(r.x_ideal(), table::ratio),
-                table::opt(m.zip(blocking).map(|(m, b)| m / b), table::ratio),
-                table::opt(r.cpu_ms(), table::ms),
+                opt(m, ms),
+                ms(r.ideal_ms),
+                opt(r.x_ideal(), ratio),
+                opt(m.zip(blocking).map(|(m, b)| m / b), ratio),
+                opt(r.cpu_ms(), ms),
                 r.runs.len().to_string(),
-                s.map_or("-".into(), |s| s.label.to_string()),
-                s.map_or("-".into(), |s| format!("{:.2}", s.seconds)),
-                s.map_or("-".into(), |s| table::ratio(s.x_ideal())),
-                s.map_or("-".into(), |s| table::ratio(s.x_blocking())),
-                note,
+                s.map_or("-".into(), |s| s.figure.label.to_string()),
+                s.map_or("-".into(), |s| format!("{:.2}", s.figure.seconds)),
+                opt(s.and_then(|s| s.x_ideal()), ratio),
+                opt(s.and_then(|s| s.x_blocking()), ratio),
+                r.note(),
             ]);
         }
         t
@@ -184,28 +198,18 @@ impl BenchReport {
             "- **median ms**: median wall time of one run of all the pages, over the runs criterion sampled.\n\
              - **ideal ms**: the latency times the rounds the variant needs, latency × ceil(pages / pages in flight); \
              **x ideal** = median / ideal, 1.00 is perfect.\n\
-             - **x blocking** = median / the median of `sync_blocking`: the share of the blocking time that is left.\n\
+             - **x blocking** = median / the median of the baseline row (blocking): the share of the blocking time that is left.\n\
              - **cpu ms**: user + system CPU of the run, the embedded page server's threads left out.\n",
         );
         out.push_str(&format!(
-            "- **seed**: the Python seed's own time for ten pages of example.com over the Internet. Its ideal \
-             assumes {:.2} s per page (its blocking time / 10): ten of them for its one-at-a-time versions, \
-             one for the others. Its ratios compare with ours in shape, not in magnitude; below 1.00 means the \
-             Internet was kinder during that run than on average.\n",
-            seed::latency_s()
+            "- **tutorial**: the Python tutorial's own time for ten pages of example.com over the Internet \
+             (《深入理解 Python 异步编程（上）》). Its ideal assumes {} s per page (its blocking time / {}): \
+             {} of them for its one-at-a-time versions, one for the others. Its ratios compare with ours in \
+             shape, not in magnitude; below 1.00 means the Internet was kinder during that run than on average.\n",
+            opt(tutorial::latency_s(), ratio),
+            tutorial::PAGES,
+            tutorial::PAGES,
         ));
-        let missing = crate::not_landed();
-        if !missing.is_empty() {
-            out.push_str(&format!(
-                "- Not written yet, so not in the table: {} (their `LESSON` tables list no variants; they \
-                 appear here as soon as they do).\n",
-                missing
-                    .iter()
-                    .map(|m| format!("`{m}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
         out
     }
 
@@ -249,8 +253,9 @@ impl BenchReport {
                     "runs": r.runs.len(),
                     "runs_with_failures": r.failures().0,
                     "wall_ms": r.runs.iter().map(|x| x.wall_ms).collect::<Vec<_>>(),
-                    "seed": r.seed().map(|s| serde_json::json!({
-                        "label": s.label, "seconds": s.seconds,
+                    "note": r.note(),
+                    "tutorial": r.tutorial().map(|s| serde_json::json!({
+                        "label": s.figure.label, "seconds": s.figure.seconds,
                         "x_ideal": s.x_ideal(), "x_blocking": s.x_blocking(),
                     })),
                 })
@@ -261,37 +266,35 @@ impl BenchReport {
             "latency_ms": self.latency_ms,
             "machine": self.machine,
             "load_average": self.load,
-            "not_written_yet": crate::not_landed(),
             "rows": rows,
         })
     }
 
-    /// The bar chart: time / blocking time, ours beside the seed's.
-    pub fn chart(&self, path: &Path) -> Result<()> {
+    /// The bar chart: time / blocking time, ours beside the tutorial's.
+    pub fn chart(&self) -> Result<String> {
         let blocking = self.blocking_ms();
         let bars: Vec<Bar> = self
             .rows
             .iter()
             .map(|r| {
                 let m = r.median_ms();
-                let s = r.seed();
+                let s = r.tutorial();
                 Bar {
                     label: format!("{} / {}", r.lesson.name, r.variant.name),
                     value: m.zip(blocking).map(|(m, b)| m / b),
                     note: match m {
-                        Some(m) => format!("{} ms (x{:.2} ideal)", table::ms(m), m / r.ideal_ms),
-                        None if r.runs.is_empty() => "not run (filtered out)".into(),
+                        Some(m) => format!("{} ms (x{:.2} ideal)", ms(m), m / r.ideal_ms),
+                        None if r.available.is_err() || r.runs.is_empty() => r.note(),
                         None => "every run had failed pages: see the table".into(),
                     },
-                    seed: s.map(|s| s.x_blocking()),
-                    seed_note: s.map_or(String::new(), |s| {
-                        format!("seed {}: {:.2} s", s.label, s.seconds)
+                    tutorial: s.and_then(|s| s.x_blocking()),
+                    tutorial_note: s.map_or(String::new(), |s| {
+                        format!("tutorial {}: {:.2} s", s.figure.label, s.figure.seconds)
                     }),
                 }
             })
             .collect();
         charts::bars(
-            path,
             &format!(
                 "{} pages at {} ms latency: time as a share of blocking's",
                 self.pages, self.latency_ms
@@ -299,14 +302,16 @@ impl BenchReport {
             "time / blocking time (lower is better)",
             [
                 "this machine (Rust)",
-                "the seed (Python, example.com over the Internet)",
+                "the tutorial (Python, example.com over the Internet)",
             ],
             &bars,
+            &[],
+            None,
         )
     }
 
     /// The files' name: `bench` at the default 100 ms, `bench-430ms` at
-    /// another latency, so a run at the seed's magnitudes does not replace
+    /// another latency, so a run at the tutorial's magnitudes does not replace
     /// the default table.
     pub fn stem(&self) -> String {
         if self.latency_ms == 100.0 {
@@ -316,25 +321,33 @@ impl BenchReport {
         }
     }
 
-    /// Write `<stem>.md`, `<stem>.json` and `<stem>.svg` into `dir`.
-    pub fn write(&self, dir: &Path, command: &str) -> Result<Vec<PathBuf>> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    /// The files [`BenchReport::write`] writes.
+    pub fn file_names(&self) -> Vec<String> {
         let stem = self.stem();
-        let md = dir.join(format!("{stem}.md"));
-        let json = dir.join(format!("{stem}.json"));
-        let svg = dir.join(format!("{stem}.svg"));
-        std::fs::write(&md, self.markdown(command))
-            .with_context(|| format!("writing {}", md.display()))?;
-        std::fs::write(&json, serde_json::to_string_pretty(&self.json())?)
-            .with_context(|| format!("writing {}", json.display()))?;
-        self.chart(&svg)?;
-        Ok(vec![md, json, svg])
+        ["md", "json", "svg"]
+            .iter()
+            .map(|ext| format!("{stem}.{ext}"))
+            .collect()
+    }
+
+    /// Write `<stem>.md`, `<stem>.json` and `<stem>.svg` into `out`.
+    pub fn write(&self, out: &OutDir, command: &str) -> Result<Vec<PathBuf>> {
+        let stem = self.stem();
+        Ok(vec![
+            out.write(&format!("{stem}.md"), self.markdown(command))?,
+            out.write(
+                &format!("{stem}.json"),
+                serde_json::to_string_pretty(&self.json())?,
+            )?,
+            out.write(&format!("{stem}.svg"), self.chart()?)?,
+        ])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table;
 
     fn report(lesson: &str, variant: &str, wall_ms: f64, failed: usize) -> Report {
         Report {
@@ -351,6 +364,8 @@ mod tests {
             user_ms: 2.0,
             sys_ms: 3.0,
             server_cpu_ms: None,
+            server_hold_max_ms: None,
+            server_hold_total_ms: None,
             max_rss_kb: 3000,
             voluntary_switches: 1,
             involuntary_switches: 1,
@@ -359,12 +374,12 @@ mod tests {
     }
 
     #[test]
-    fn a_row_per_landed_variant_with_ratios() {
+    fn a_row_per_variant_with_ratios() {
         let mut b = BenchReport::new(10, 100.0);
         let expected: usize = LESSONS.iter().map(|l| l.variants.len()).sum();
         assert_eq!(b.rows.len(), expected);
         let blocking = &mut b.rows[0];
-        assert_eq!(blocking.lesson.name, "sync_blocking");
+        assert!(blocking.variant.baseline, "the baseline comes first");
         assert_eq!(blocking.ideal_ms, 1000.0);
         blocking.runs = vec![
             report("sync_blocking", "blocking", 1010.0, 0),
@@ -377,6 +392,7 @@ mod tests {
         let rows = table::parse(&b.table().render(), &["lesson"]);
         assert_eq!(rows.len(), expected);
         assert_eq!(rows[0][3], "1020");
+        assert_eq!(rows[0][4], "1000");
         assert_eq!(rows[0][5], "1.02");
         assert_eq!(rows[0][6], "1.00");
         assert_eq!(rows[0][9], "blocking");
@@ -387,11 +403,23 @@ mod tests {
         );
         let md = b.markdown("cargo bench");
         assert!(md.contains("cargo bench"));
-        if !crate::not_landed().is_empty() {
-            assert!(md.contains("Not written yet"));
-        }
+        assert!(md.contains("0.45 s per page"), "{md}");
         assert_eq!(b.json()["rows"][0]["median_ms"], 1020.0);
         assert_eq!(b.stem(), "bench");
         assert_eq!(BenchReport::new(10, 430.0).stem(), "bench-430ms");
+    }
+
+    #[test]
+    fn an_unavailable_variant_says_why_instead_of_a_time() {
+        let mut b = BenchReport::new(10, 100.0);
+        b.rows[1].available = Err("io_uring is disabled".into());
+        let rows = table::parse(&b.table().render(), &["lesson"]);
+        assert_eq!(rows[1][3], "-");
+        assert_eq!(rows[1][13], "not available here: io_uring is disabled");
+        assert_eq!(
+            b.json()["rows"][1]["note"],
+            "not available here: io_uring is disabled"
+        );
+        assert!(b.chart().unwrap().contains("not available here"));
     }
 }

@@ -52,6 +52,30 @@ pub struct Finished {
     pub stderr: Vec<u8>,
 }
 
+/// In a report's JSON: CPU in ms, the peak (named for where it comes from)
+/// and the switches.
+impl serde::Serialize for Usage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let mut m = s.serialize_map(Some(6))?;
+        m.serialize_entry("cpu_ms", &ms(self.cpu()))?;
+        m.serialize_entry("user_ms", &ms(self.user))?;
+        m.serialize_entry("sys_ms", &ms(self.sys))?;
+        m.serialize_entry("wait4_max_rss_kb", &self.max_rss_kb)?;
+        m.serialize_entry("voluntary_switches", &self.voluntary_switches)?;
+        m.serialize_entry("involuntary_switches", &self.involuntary_switches)?;
+        m.end()
+    }
+}
+
+impl Usage {
+    /// User + system.
+    pub fn cpu(&self) -> Duration {
+        self.user + self.sys
+    }
+}
+
 impl Finished {
     /// The first non-empty line of stderr, for a table cell.
     pub fn first_error_line(&self) -> Option<String> {

@@ -1,11 +1,11 @@
 //! The CPU's sense of time, measured on this machine.
 //!
-//! The seed opens with a table of latencies scaled so that one CPU
+//! The tutorial opens with a table of latencies scaled so that one CPU
 //! instruction takes one second: then a mutex takes a minute, a system call
 //! an hour, a network round trip weeks. The lessons' numbers rest on these
 //! costs - why a process pool costs what it costs, why busy polling wastes
 //! what it wastes - so this command measures the rows user space can
-//! measure, here, and prints them beside the seed's figures:
+//! measure, here, and prints them beside the tutorial's figures:
 //!
 //! ```text
 //! cargo run --release -p bench-report -- latency
@@ -15,6 +15,7 @@
 //! median batch's time per operation. Numbers from a debug build are not
 //! meaningful: use `--release`.
 
+use bench_report::numbers::{human_ns, human_scaled, median};
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -39,9 +40,9 @@ pub struct Row {
     pub how: &'static str,
     /// Measured time per operation, in nanoseconds.
     pub ns: f64,
-    /// The seed's figure for the closest row, in nanoseconds, and its label.
-    pub seed_ns: Option<f64>,
-    pub seed_label: Option<&'static str>,
+    /// The tutorial's figure for the closest row, in nanoseconds, and its label.
+    pub tutorial_ns: Option<f64>,
+    pub tutorial_label: Option<&'static str>,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -98,7 +99,7 @@ fn time_per_op(budget: &Budget, mut op: impl FnMut()) -> f64 {
         }
         n *= 4;
     }
-    let mut samples: Vec<f64> = (0..budget.batches)
+    let samples: Vec<f64> = (0..budget.batches)
         .map(|_| {
             let t = Instant::now();
             for _ in 0..n {
@@ -107,19 +108,18 @@ fn time_per_op(budget: &Budget, mut op: impl FnMut()) -> f64 {
             t.elapsed().as_secs_f64() * 1e9 / n as f64
         })
         .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
+    median(&samples).unwrap_or(f64::NAN)
 }
 
 fn measure_all(budget: &Budget) -> std::io::Result<Vec<Row>> {
     let mut rows = Vec::new();
-    let mut row = |what, how, ns, seed: Option<(&'static str, f64)>| {
+    let mut row = |what, how, ns, tutorial: Option<(&'static str, f64)>| {
         rows.push(Row {
             what,
             how,
             ns,
-            seed_ns: seed.map(|s| s.1),
-            seed_label: seed.map(|s| s.0),
+            tutorial_ns: tutorial.map(|s| s.1),
+            tutorial_label: tutorial.map(|s| s.0),
         })
     };
 
@@ -342,13 +342,13 @@ fn file_read(budget: &Budget) -> std::io::Result<f64> {
     Ok(ns)
 }
 
-/// The length of one CPU cycle, the seed's "one instruction".
+/// The length of one CPU cycle, the tutorial's "one instruction".
 pub struct CpuClock {
     pub cycle_ns: f64,
     pub source: String,
 }
 
-/// The clock from /proc/cpuinfo, or the seed's 2.6 GHz when it says nothing.
+/// The clock from /proc/cpuinfo, or the tutorial's 2.6 GHz when it says nothing.
 pub fn cpu_clock() -> CpuClock {
     let mhz = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
         s.lines()
@@ -363,39 +363,12 @@ pub fn cpu_clock() -> CpuClock {
         },
         _ => CpuClock {
             cycle_ns: 1.0 / 2.6,
-            source: "2.6 GHz, the seed's CPU (/proc/cpuinfo has no clock)".into(),
+            source: "2.6 GHz, the tutorial's CPU (/proc/cpuinfo has no clock)".into(),
         },
     }
 }
 
-/// A time in human units.
-pub fn human_ns(ns: f64) -> String {
-    match ns {
-        n if n < 1e3 => format!("{n:.1} ns"),
-        n if n < 1e6 => format!("{:.1} us", n / 1e3),
-        n if n < 1e9 => format!("{:.2} ms", n / 1e6),
-        n => format!("{:.2} s", n / 1e9),
-    }
-}
-
-/// A duration in seconds told the way a person would: "4 min", "3 days".
-pub fn human_scaled(seconds: f64) -> String {
-    const MIN: f64 = 60.0;
-    const HOUR: f64 = 60.0 * MIN;
-    const DAY: f64 = 24.0 * HOUR;
-    const MONTH: f64 = 30.0 * DAY;
-    const YEAR: f64 = 365.0 * DAY;
-    match seconds {
-        s if s < MIN => format!("{s:.0} s"),
-        s if s < HOUR => format!("{:.0} min", s / MIN),
-        s if s < DAY => format!("{:.1} hours", s / HOUR),
-        s if s < MONTH => format!("{:.1} days", s / DAY),
-        s if s < YEAR => format!("{:.1} months", s / MONTH),
-        s => format!("{:.1} years", s / YEAR),
-    }
-}
-
-/// The table: each row, measured here, the seed's figure, and both on the
+/// The table: each row, measured here, the tutorial's figure, and both on the
 /// scale where one cycle lasts one second.
 pub fn render(rows: &[Row], clock: &CpuClock) -> String {
     let mut out = format!(
@@ -403,23 +376,23 @@ pub fn render(rows: &[Row], clock: &CpuClock) -> String {
         clock.cycle_ns, clock.source
     );
     out.push_str(&format!(
-        "{:<30} {:>10} {:>14}   {:>10} {:>14}  {}\n",
-        "operation", "here", "if 1 cycle=1 s", "seed", "seed scaled", "seed's row"
+        "{:<30} {:>10} {:>14}   {:>10} {:>15}  {}\n",
+        "operation", "here", "if 1 cycle=1 s", "tutorial", "tutorial scaled", "tutorial's row"
     ));
-    // The seed scales by its 2.6 GHz CPU's 0.38 ns instruction.
-    let seed_cycle = 0.38;
+    // The tutorial scales by its 2.6 GHz CPU's 0.38 ns instruction.
+    let tutorial_cycle = 0.38;
     for r in rows {
-        let (seed, seed_scaled, label) = match (r.seed_ns, r.seed_label) {
-            (Some(s), Some(l)) => (human_ns(s), human_scaled(s / seed_cycle), l),
+        let (tutorial, tutorial_scaled, label) = match (r.tutorial_ns, r.tutorial_label) {
+            (Some(s), Some(l)) => (human_ns(s), human_scaled(s / tutorial_cycle), l),
             _ => ("-".into(), "-".into(), ""),
         };
         out.push_str(&format!(
-            "{:<30} {:>10} {:>14}   {:>10} {:>14}  {}\n",
+            "{:<30} {:>10} {:>14}   {:>10} {:>15}  {}\n",
             r.what,
             human_ns(r.ns),
             human_scaled(r.ns / clock.cycle_ns),
-            seed,
-            seed_scaled,
+            tutorial,
+            tutorial_scaled,
             label
         ));
     }
@@ -463,16 +436,5 @@ mod tests {
         );
         let table = render(&rows, &cpu_clock());
         assert_eq!(table.matches('\n').count(), 3 + rows.len() + 2 + rows.len());
-    }
-
-    #[test]
-    fn human_units() {
-        assert_eq!(human_ns(25.0), "25.0 ns");
-        assert_eq!(human_ns(1_500.0), "1.5 us");
-        assert_eq!(human_ns(250_000.0), "250.0 us");
-        assert_eq!(human_scaled(30.0), "30 s");
-        assert_eq!(human_scaled(65.0), "1 min");
-        assert_eq!(human_scaled(3.0 * 3600.0), "3.0 hours");
-        assert_eq!(human_scaled(400.0 * 86400.0), "1.1 years");
     }
 }

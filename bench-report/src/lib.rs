@@ -1,31 +1,48 @@
-//! The measuring harness's shared parts, used by `cargo bench`
-//! (`benches/lessons.rs`) and by the `sweep` subcommand (`src/sweep.rs`):
+//! The measuring harness: `cargo bench` (`benches/lessons.rs`) and the
+//! `sweep`, `cpu` and `latency` subcommands (`src/main.rs`).
 //!
-//! - [`LESSONS`]: the seven lesson tables, the only list of lessons; every
-//!   variant is read from the tables themselves, so a lesson or a variant
-//!   that lands shows up in the tables with no change here;
-//! - [`bench`]: the seed-style table of `cargo bench`, as text, Markdown,
-//!   JSON and an SVG bar chart;
-//! - [`child`]: run a lesson binary as a child process and account for it
-//!   from the kernel's side (`wait4`'s rusage), with a time limit;
-//! - [`charts`]: the SVG pictures (plotters);
-//! - [`seed`]: the Python seed's own figures, normalised like ours;
-//! - [`paths`], [`machine`], [`table`]: where reports go, what machine this
-//!   is, and Markdown tables.
+//! Every lesson and variant comes from [`LESSONS`]; what the harness needs
+//! to know about a variant (a task per page, a descriptor ceiling, the
+//! tutorial's figure, the baseline, whether it runs here) comes from its
+//! table entry, never from its name. The parts, by job:
+//!
+//! - what to run: [`jobs`] (the lessons and variants asked for), [`decide`]
+//!   (run it, estimate it, or say why it cannot run);
+//! - running: [`binaries`] (the nested `cargo build`), [`page_server`] (the
+//!   page server as a process of its own), [`child`] (a child process and
+//!   its `wait4` usage), [`runner`] (one lesson run and what it reported);
+//! - the commands: [`sweep`] (10 to 10,000 pages), [`cpu`] (CPU-bound
+//!   pages), [`bench`] (the table of `cargo bench`);
+//! - reporting: [`sweep_report`], [`table`], [`charts`], [`numbers`]
+//!   (the one median and the number formats), [`status`], [`tutorial`]
+//!   (the tutorial's figures normalised like ours), [`outdir`] (a report
+//!   folder checked before anything is measured), [`paths`], [`machine`].
 
 pub mod bench;
+pub mod binaries;
 pub mod charts;
 pub mod child;
+pub mod cpu;
+pub mod decide;
+pub mod jobs;
 pub mod machine;
+pub mod numbers;
+pub mod outdir;
+pub mod page_server;
 pub mod paths;
-pub mod seed;
+pub mod runner;
+pub mod status;
+pub mod sweep;
+pub mod sweep_report;
 pub mod table;
+pub mod tutorial;
+
+pub use numbers::median;
 
 use workload::Lesson;
 
-/// The seven lessons in classroom order. A lesson that has not landed yet
-/// has an empty `variants` table: the tables leave it out with a note.
-pub static LESSONS: [&Lesson; 7] = [
+/// The lessons in classroom order: the only list of lessons.
+pub static LESSONS: &[&Lesson] = &[
     &sync_blocking::LESSON,
     &multi_process::LESSON,
     &multi_thread::LESSON,
@@ -33,6 +50,7 @@ pub static LESSONS: [&Lesson; 7] = [
     &callback_loop::LESSON,
     &coroutine::LESSON,
     &async_await::LESSON,
+    &completion::LESSON,
 ];
 
 /// The lesson called `name`.
@@ -40,58 +58,15 @@ pub fn lesson(name: &str) -> Option<&'static Lesson> {
     LESSONS.iter().copied().find(|l| l.name == name)
 }
 
-/// A lesson has landed when its table lists at least one variant.
-pub fn landed(lesson: &Lesson) -> bool {
-    !lesson.variants.is_empty()
-}
-
-/// The lessons that have not landed yet, for the notes under the tables.
-pub fn not_landed() -> Vec<&'static str> {
-    LESSONS
-        .iter()
-        .filter(|l| !landed(l))
-        .map(|l| l.name)
-        .collect()
-}
-
-/// The median of some measurements (the mean of the middle two for an even
-/// count); `None` for none.
-pub fn median(values: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    Some(if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2.0
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn median_of_odd_even_and_empty() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
-        assert_eq!(median(&[]), None);
-        assert_eq!(median(&[f64::NAN, 5.0]), Some(5.0));
-    }
-
-    #[test]
-    fn every_lesson_is_listed_once_in_classroom_order() {
-        let names: Vec<&str> = LESSONS.iter().map(|l| l.name).collect();
-        assert_eq!(names[0], "sync_blocking");
-        assert_eq!(names[6], "async_await");
-        let mut unique = names.clone();
-        unique.sort();
-        unique.dedup();
-        assert_eq!(unique.len(), 7);
-        assert!(landed(lesson("sync_blocking").unwrap()));
+    fn lessons_are_found_by_their_own_name_only() {
+        for l in LESSONS {
+            assert!(std::ptr::eq(lesson(l.name).unwrap(), *l), "{}", l.name);
+        }
         assert!(lesson("no_such_lesson").is_none());
     }
 }

@@ -1,15 +1,18 @@
 //! `cargo run --release -p bench-report -- <command>`:
 //!
 //! - `sweep`: every lesson binary against one `page-server` process, from 10
-//!   to 10,000 pages (see `sweep.rs`);
-//! - `latency`: the seed's "CPU's sense of time" table, measured on this
+//!   to 10,000 pages (see `src/sweep.rs`);
+//! - `cpu`: every lesson binary on pages that also cost CPU (`--cpu-us`):
+//!   which models serialise the work and which spread it over the cores
+//!   (see `src/cpu.rs`);
+//! - `latency`: the tutorial's "CPU's sense of time" table, measured on this
 //!   machine (see `latency.rs`).
 
+use bench_report::{cpu, sweep};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod latency;
-mod sweep;
 
 #[derive(Debug, Parser)]
 #[command(name = "bench-report", about = "Measure the lessons side by side")]
@@ -22,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run every lesson binary against a separate page-server, over N pages.
     Sweep(sweep::Args),
+    /// Run every lesson binary on pages that each cost CPU: serialised or parallel?
+    Cpu(cpu::Args),
     /// Measure the latency table (mutex, syscall, context switch, ...) on this machine.
     Latency(latency::Args),
 }
@@ -29,6 +34,7 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Sweep(args) => sweep::run(args),
+        Command::Cpu(args) => cpu::run(args),
         Command::Latency(args) => latency::run(args),
     }
 }

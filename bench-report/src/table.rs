@@ -82,25 +82,6 @@ impl Table {
     }
 }
 
-/// Milliseconds for a table cell: whole ms from 100 up, one decimal below.
-pub fn ms(v: f64) -> String {
-    if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    }
-}
-
-/// A ratio for a table cell, two decimals.
-pub fn ratio(v: f64) -> String {
-    format!("{v:.2}")
-}
-
-/// An optional number, `-` when absent.
-pub fn opt(v: Option<f64>, f: fn(f64) -> String) -> String {
-    v.map_or_else(|| "-".to_string(), f)
-}
-
 /// The cells of the rows of the first Markdown table in `text` whose header
 /// starts with the cells `header` (the separator line is skipped). For tests
 /// and tools that read the reports back.
@@ -161,14 +142,5 @@ mod tests {
         assert_eq!(parse(&text, &["lesson", "ms"]).len(), 2);
         assert!(parse(&text, &["lesson", "N"]).is_empty());
         assert!(parse(&text, &["nope"]).is_empty());
-    }
-
-    #[test]
-    fn numbers() {
-        assert_eq!(ms(1002.4), "1002");
-        assert_eq!(ms(99.96), "100.0");
-        assert_eq!(ms(12.34), "12.3");
-        assert_eq!(ratio(1.0049), "1.00");
-        assert_eq!(opt(None, ms), "-");
     }
 }

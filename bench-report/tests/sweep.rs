@@ -1,7 +1,8 @@
 //! The sweep, end to end, through the binary: `sweep --quick` writes every
-//! file, with a row for every landed lesson variant and values that parse;
-//! a run past its time limit is killed and the table says so; bad input is
-//! a usage error. Nothing here asserts a timing.
+//! file, with a row for every lesson variant and values that parse; a run
+//! past its time limit is killed and the table says so; bad input is a
+//! usage error found before anything is measured; a sweep in which no cell
+//! produced a figure exits 1. Nothing here asserts a timing.
 
 use bench_report::{table, LESSONS};
 use std::path::{Path, PathBuf};
@@ -38,16 +39,15 @@ fn number(cell: &str) -> f64 {
 }
 
 #[test]
-fn quick_sweep_writes_a_row_for_every_landed_variant() {
+fn quick_sweep_writes_a_row_for_every_variant() {
     let out = out_dir("sweep-quick");
     let o = sweep(&["--quick"], &out);
     assert!(o.status.success(), "{}", text(&o));
 
-    let landed: Vec<(&str, &str)> = LESSONS
+    let variants: Vec<(&str, &str)> = LESSONS
         .iter()
         .flat_map(|l| l.variants.iter().map(move |v| (l.name, v.name)))
         .collect();
-    assert!(!landed.is_empty());
 
     for f in [
         "sweep.md",
@@ -67,20 +67,20 @@ fn quick_sweep_writes_a_row_for_every_landed_variant() {
     }
 
     let md = std::fs::read_to_string(out.join("sweep.md")).unwrap();
-    // The N x variant table: one row per landed variant, a cell per N.
+    // The N x variant table: one row per variant, a cell per N.
     let wall = table::parse(&md, &["lesson", "variant", "N=10", "N=40"]);
     let names: Vec<(&str, &str)> = wall
         .iter()
         .map(|r| (r[0].as_str(), r[1].as_str()))
         .collect();
-    assert_eq!(names, landed, "{md}");
+    assert_eq!(names, variants, "{md}");
     assert!(wall
         .iter()
         .all(|r| r.len() == 4 && !r[2].is_empty() && !r[3].is_empty()));
 
     // Every figure: one row per variant and N, numbers where measured.
     let details = table::parse(&md, &["lesson", "variant", "N", "in flight", "status"]);
-    assert_eq!(details.len(), landed.len() * 2, "{md}");
+    assert_eq!(details.len(), variants.len() * 2, "{md}");
     let mut measured = 0;
     for r in &details {
         let pages = number(&r[2]);
@@ -95,7 +95,7 @@ fn quick_sweep_writes_a_row_for_every_landed_variant() {
                 }
                 assert!(number(&r[11]) > 0.0, "peak RSS: {r:?}");
             }
-            "estimated" | "not run" | "failed" => assert_eq!(r[5], "-", "{r:?}"),
+            "estimated" | "not run" | "not available" | "failed" => assert_eq!(r[5], "-", "{r:?}"),
             other => panic!("status '{other}' in {r:?}"),
         }
     }
@@ -117,26 +117,19 @@ fn quick_sweep_writes_a_row_for_every_landed_variant() {
         "{md}"
     );
 
-    // One timeline per landed lesson at the smallest N.
-    for l in LESSONS.iter().filter(|l| !l.variants.is_empty()) {
+    // One timeline per lesson at the smallest N.
+    for l in LESSONS {
         let f = out.join(format!("timeline-{}.svg", l.name));
         assert!(f.is_file(), "{} missing\n{md}", f.display());
         let s = std::fs::read_to_string(&f).unwrap();
         assert!(s.contains("page 0"), "{}", f.display());
-    }
-    for l in LESSONS.iter().filter(|l| l.variants.is_empty()) {
-        assert!(
-            md.contains(&format!("`{}`", l.name)),
-            "no note for {}",
-            l.name
-        );
     }
 
     // The JSON holds the same cells.
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
     let cells = json["cells"].as_array().unwrap();
-    assert_eq!(cells.len(), landed.len() * 2);
+    assert_eq!(cells.len(), variants.len() * 2);
     for c in cells {
         assert!(
             c["wall_ms"].is_f64() || c["reason"].is_string(),
@@ -164,7 +157,8 @@ fn a_run_past_its_time_limit_is_killed_and_the_table_says_so() {
         ],
         &out,
     );
-    assert!(o.status.success(), "{}", text(&o));
+    // No cell produced a figure: exit 1, and the report says why.
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let md = std::fs::read_to_string(out.join("sweep.md")).unwrap();
     let details = table::parse(&md, &["lesson", "variant", "N", "in flight", "status"]);
     assert_eq!(details.len(), LESSONS[0].variants.len(), "{md}");
@@ -190,4 +184,120 @@ fn bad_models_are_a_usage_error_with_the_choices() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("LESSON=FLAGS"));
     assert!(!out.exists());
+}
+
+/// A sweep of one cheap cell, with `args` after it.
+fn small(extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--models",
+        "sync_blocking",
+        "--pages",
+        "2",
+        "--latency-ms",
+        "1",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+fn sweep_strings(args: &[String], out: &Path) -> Output {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    sweep(&args, out)
+}
+
+/// Nothing was measured: the page server never started.
+fn measured_nothing(o: &Output) -> bool {
+    !String::from_utf8_lossy(&o.stderr).contains("page-server at")
+}
+
+#[test]
+fn an_unusable_out_folder_is_refused_before_anything_is_measured() {
+    let base = out_dir("sweep-bad-out");
+    std::fs::create_dir_all(&base).unwrap();
+    let file = base.join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    for bad in [file.clone(), file.join("below")] {
+        let o = sweep_strings(&small(&[]), &bad);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(measured_nothing(&o), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("--out"),
+            "{}",
+            text(&o)
+        );
+    }
+    let real = base.join("real");
+    std::fs::create_dir_all(&real).unwrap();
+    let link = base.join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let o = sweep_strings(&small(&[]), &link);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("symlink"),
+        "{}",
+        text(&o)
+    );
+    assert!(measured_nothing(&o), "{}", text(&o));
+    assert_eq!(std::fs::read_dir(&real).unwrap().count(), 0);
+}
+
+#[test]
+fn reports_go_neither_through_a_symlink_nor_over_an_unrelated_file() {
+    let base = out_dir("sweep-foreign-files");
+    let through = base.join("through");
+    std::fs::create_dir_all(&through).unwrap();
+    let victim = base.join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    std::os::unix::fs::symlink(&victim, through.join("sweep.md")).unwrap();
+    let o = sweep_strings(&small(&[]), &through);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(measured_nothing(&o), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+
+    let foreign = base.join("foreign");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("sweep.json"), "my own notes").unwrap();
+    let o = sweep_strings(&small(&[]), &foreign);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not written by bench-report"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(foreign.join("sweep.json")).unwrap(),
+        "my own notes"
+    );
+}
+
+#[test]
+fn a_sweep_in_which_every_cell_failed_exits_1_and_says_why() {
+    let out = out_dir("sweep-all-failed");
+    let o = sweep_strings(
+        &small(&["--lesson-args", "sync_blocking=--no-such-flag"]),
+        &out,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let md = std::fs::read_to_string(out.join("sweep.md")).unwrap();
+    let details = table::parse(&md, &["lesson", "variant", "N", "in flight", "status"]);
+    assert!(
+        !details.is_empty() && details.iter().all(|r| r[4] == "failed"),
+        "{md}"
+    );
+    assert!(md.contains("--no-such-flag"), "{md}");
+}
+
+#[test]
+fn a_missing_binary_folder_gets_advice_that_fits_it() {
+    let out = out_dir("sweep-no-bin-dir");
+    let o = sweep_strings(&small(&["--bin-dir", "/nonexistent", "--no-build"]), &out);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("--profile"), "{err}");
+    assert!(
+        err.contains("build the lesson binaries into it, or drop --no-build"),
+        "{err}"
+    );
 }

@@ -44,7 +44,10 @@ impl Loop {
         interest: Interest,
         then: impl FnOnce(&mut Loop, Ready) + 'static,
     ) {
-        match self.selector.register(stream.as_fd(), interest) {
+        // SAFETY: the stream moves into `waiting` below and leaves it only
+        // in `run`, which unregisters it first; on an error it is not
+        // registered. (`selector` is the first field: dropped first.)
+        match unsafe { self.selector.register(stream.as_fd(), interest) } {
             Ok(()) => {
                 self.waiting
                     .insert(stream.as_raw_fd(), (stream, Box::new(then)));

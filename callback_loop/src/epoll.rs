@@ -1,4 +1,4 @@
-//! The epoll backend (the default, and the seed's `DefaultSelector` on
+//! The epoll backend (the default, and the tutorial's `DefaultSelector` on
 //! Linux).
 //!
 //! The interest list lives in the kernel: `epoll_ctl` adds, changes or
@@ -7,9 +7,11 @@
 //! socket's wake-up appends to, so a wait costs the same with ten sockets
 //! or ten thousand: it is paid per *event*, not per *watched descriptor*.
 //! That is the difference with poll and select, which pass and scan the
-//! whole set on every call.
+//! whole set on every call. It also keeps the open file itself, not just
+//! its number: a socket closed while registered leaves the list by itself.
 
-use crate::{timeout_ms, Interest, Selector};
+use crate::timers::timeout_ms;
+use crate::{Interest, Selector};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
@@ -57,7 +59,11 @@ fn ctl_error(op: &str, fd: RawFd, e: nix::Error) -> FetchError {
 }
 
 impl Selector for EpollSelector {
-    fn register(&mut self, fd: BorrowedFd<'_>, interest: Interest) -> Result<(), FetchError> {
+    unsafe fn register(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        interest: Interest,
+    ) -> Result<(), FetchError> {
         // The event's data is the descriptor itself: epoll gives it back
         // with each event, and the loop finds the page by it.
         let raw = fd.as_raw_fd();

@@ -73,7 +73,13 @@ fn check_fd(fd: RawFd) -> Result<usize, FetchError> {
 // ANCHOR_END: fd_setsize
 
 impl Selector for SelectSelector {
-    fn register(&mut self, fd: BorrowedFd<'_>, interest: Interest) -> Result<(), FetchError> {
+    unsafe fn register(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        interest: Interest,
+    ) -> Result<(), FetchError> {
+        // Only the number is kept; the caller promised it stays open until
+        // it is unregistered.
         let raw = fd.as_raw_fd();
         let i = check_fd(raw)?;
         self.interest[i] = Some(interest);
@@ -82,7 +88,17 @@ impl Selector for SelectSelector {
     }
 
     fn modify(&mut self, fd: BorrowedFd<'_>, interest: Interest) -> Result<(), FetchError> {
-        self.register(fd, interest)
+        let i = check_fd(fd.as_raw_fd())?;
+        match &mut self.interest[i] {
+            Some(wanted) => {
+                *wanted = interest;
+                Ok(())
+            }
+            None => Err(FetchError::new(
+                ErrorKind::Io,
+                format!("select: descriptor {i} is not registered"),
+            )),
+        }
     }
 
     fn unregister(&mut self, fd: BorrowedFd<'_>) {
@@ -107,10 +123,11 @@ impl Selector for SelectSelector {
         let mut writable = FdSet::new();
         for (i, interest) in self.interest[..=highest as usize].iter().enumerate() {
             let Some(interest) = interest else { continue };
-            // SAFETY: `i` was registered (and passed `check_fd`, so it is
-            // below FD_SETSIZE and `insert` cannot panic), and by the
-            // `Selector` contract a registered descriptor is open until it
-            // is unregistered. The borrow lasts only for this call.
+            // SAFETY: `i` is registered, and `register`'s contract keeps a
+            // registered descriptor open until it is unregistered, which
+            // cannot happen during this call. The borrow lasts only for the
+            // call. (`i` passed `check_fd`: below FD_SETSIZE, so `insert`
+            // cannot panic.)
             let fd = unsafe { BorrowedFd::borrow_raw(i as RawFd) };
             match interest {
                 Interest::Read => readable.insert(fd),

@@ -45,18 +45,18 @@ fn select_fails_only_the_pages_past_fd_setsize() {
     let mut plan = Plan::new(&server.url(), PAGES).unwrap();
     plan.timeout = Duration::from_secs(10);
     let select = LESSON.variant("select").unwrap();
-    let report = workload::conformance::run_checked(&LESSON, select, plan.clone());
+    let report = conformance::run_checked(&LESSON, select, plan.clone());
 
     let mut ok = 0;
     let mut refused = 0;
     for t in &report.traces {
-        match t.error_kind {
+        match t.error_kind() {
             None => {
                 assert_eq!(t.status, Some(200), "{t:?}");
                 ok += 1;
             }
             Some(ErrorKind::Resource) => {
-                let e = t.error.as_deref().unwrap_or("");
+                let e = t.error.as_ref().map(|e| e.detail.as_str()).unwrap_or("");
                 assert!(e.contains("FD_SETSIZE"), "page {}: {e}", t.page);
                 refused += 1;
             }
@@ -71,7 +71,7 @@ fn select_fails_only_the_pages_past_fd_setsize() {
 
     for name in ["poll", "epoll"] {
         let variant = LESSON.variant(name).unwrap();
-        let report = workload::conformance::run_checked(&LESSON, variant, plan.clone());
+        let report = conformance::run_checked(&LESSON, variant, plan.clone());
         assert_eq!(report.ok, PAGES, "{name}: {:?}", report.failures().next());
     }
     drop(filler);

@@ -1,5 +1,10 @@
 //! The three backends, one by one, on a real pair of connected sockets:
 //! what they report, when, and what they refuse.
+//!
+//! `Selector::register` asks for a promise: the descriptor stays open
+//! until it is unregistered or the selector is dropped. Each test keeps it
+//! by unregistering before its sockets go, or by declaring the sockets
+//! before the selector (locals are dropped in reverse order).
 
 use callback_loop::{EpollSelector, Interest, PollSelector, SelectSelector, Selector, FD_SETSIZE};
 use std::io::{Read, Write};
@@ -25,6 +30,17 @@ fn backends() -> Vec<(&'static str, Box<dyn Selector>)> {
     ]
 }
 
+/// Register `fd`, which must be accepted.
+///
+/// # Safety
+///
+/// `Selector::register`'s: `fd` stays open until it is unregistered or the
+/// selector is dropped.
+unsafe fn watch(selector: &mut dyn Selector, fd: &impl AsFd, interest: Interest) {
+    // SAFETY: passed on to our caller.
+    unsafe { selector.register(fd.as_fd(), interest) }.unwrap();
+}
+
 fn wait(selector: &mut dyn Selector, ms: u64) -> Vec<RawFd> {
     let mut ready = Vec::new();
     selector
@@ -38,7 +54,8 @@ fn every_backend_is_level_triggered() {
     for (name, mut selector) in backends() {
         let (mut ours, mut peer) = pair();
         let fd = ours.as_raw_fd();
-        selector.register(ours.as_fd(), Interest::Read).unwrap();
+        // SAFETY: `ours` is unregistered at the end of the turn.
+        unsafe { watch(&mut *selector, &ours, Interest::Read) };
         assert!(
             wait(&mut *selector, 0).is_empty(),
             "{name}: nothing to read yet"
@@ -69,7 +86,8 @@ fn write_interest_fires_at_once_and_modify_switches_it_off() {
     for (name, mut selector) in backends() {
         let (ours, _peer) = pair();
         let fd = ours.as_raw_fd();
-        selector.register(ours.as_fd(), Interest::Write).unwrap();
+        // SAFETY: `ours` is unregistered at the end of the turn.
+        unsafe { watch(&mut *selector, &ours, Interest::Write) };
         // An idle connected socket has room to write: ready on every wait.
         // This is why the crawler moves to Read once its request is out.
         assert_eq!(wait(&mut *selector, 1000), [fd], "{name}");
@@ -79,6 +97,7 @@ fn write_interest_fires_at_once_and_modify_switches_it_off() {
             wait(&mut *selector, 0).is_empty(),
             "{name}: now waits to read"
         );
+        selector.unregister(ours.as_fd());
     }
 }
 
@@ -89,7 +108,8 @@ fn unregistered_sockets_are_not_reported() {
         let (b, mut b_peer) = pair();
         let (c, mut c_peer) = pair();
         for s in [&a, &b, &c] {
-            selector.register(s.as_fd(), Interest::Read).unwrap();
+            // SAFETY: each of the three is unregistered before the turn ends.
+            unsafe { watch(&mut *selector, s, Interest::Read) };
         }
         // Remove the first: poll moves its last entry into the hole.
         selector.unregister(a.as_fd());
@@ -104,6 +124,21 @@ fn unregistered_sockets_are_not_reported() {
         assert_eq!(ready, want, "{name}");
         selector.unregister(c.as_fd());
         assert_eq!(wait(&mut *selector, 0), [b.as_raw_fd()], "{name}");
+        selector.unregister(b.as_fd());
+    }
+}
+
+/// `modify` is safe because it only changes a registration the caller
+/// already promised about: a descriptor never registered is refused.
+#[test]
+fn modify_refuses_a_descriptor_never_registered() {
+    for (name, mut selector) in backends() {
+        let (ours, _peer) = pair();
+        assert!(
+            selector.modify(ours.as_fd(), Interest::Read).is_err(),
+            "{name}"
+        );
+        assert!(wait(&mut *selector, 0).is_empty(), "{name}: not watched");
     }
 }
 
@@ -128,13 +163,16 @@ fn select_refuses_a_descriptor_past_fd_setsize_and_the_others_take_it() {
     assert!(high.as_raw_fd() as usize >= FD_SETSIZE);
 
     let mut select = SelectSelector::new();
-    let e = select.register(high.as_fd(), Interest::Read).unwrap_err();
+    // SAFETY: `high` and `ours` are declared before `select`, so they
+    // outlive it.
+    let e = unsafe { select.register(high.as_fd(), Interest::Read) }.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Resource);
     assert!(e.detail.contains("FD_SETSIZE"), "{e}");
     assert!(e.detail.contains(&high.as_raw_fd().to_string()), "{e}");
     // Refused, so it is not watched, and nothing in select panics.
     select.unregister(high.as_fd());
-    select.register(ours.as_fd(), Interest::Read).unwrap();
+    // SAFETY: as above, `ours` outlives `select`.
+    unsafe { watch(&mut select, &ours, Interest::Read) };
     peer.write_all(b"x").unwrap();
     assert_eq!(wait(&mut select, 5000), [ours.as_raw_fd()]);
 
@@ -143,8 +181,10 @@ fn select_refuses_a_descriptor_past_fd_setsize_and_the_others_take_it() {
         Box::new(EpollSelector::new().unwrap()),
         Box::new(PollSelector::new()),
     ];
+    // `high` is declared before `others`: it outlives every selector.
     for mut selector in others {
-        selector.register(high.as_fd(), Interest::Read).unwrap();
+        // SAFETY: `high` outlives the selector (see above).
+        unsafe { watch(&mut *selector, &high, Interest::Read) };
         assert_eq!(wait(&mut *selector, 5000), [high.as_raw_fd()]);
     }
 }

@@ -36,10 +36,12 @@ fn consumer(mut scope: Scope<'_, 'static, Message, Reply>) -> Reply {
     "closed"
 }
 
+// ANCHOR: next_message
 /// Hand `reply` back to the producer and suspend until the next message.
 fn next_message(scope: &mut Scope<'_, 'static, Message, Reply>, reply: Reply) -> Option<Message> {
     scope.yield_(reply)
 }
+// ANCHOR_END: next_message
 
 /// The seed's `produce(c)`.
 fn with_a_generator() {

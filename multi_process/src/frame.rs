@@ -15,11 +15,12 @@
 //! `ProcessPoolExecutor` does with pickle: every argument and every result
 //! is serialised, copied through a pipe by the kernel and deserialised.
 
+use crate::stats::WorkerUsage;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::io::{self, Read, Write};
-use std::net::SocketAddr;
-use workload::{Page, Trace};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, StdinLock, Write};
+use workload::Trace;
 
 /// The first message a worker sends names this protocol, so the parent can
 /// tell its own worker from a binary that printed something else.
@@ -31,37 +32,11 @@ pub const MAX_JSON: usize = 1 << 20;
 
 const HEADER: usize = 4 + 8;
 
-/// Parent -> worker: fetch this page. (Closing the worker's stdin means
-/// "no more work": the worker says goodbye and exits.)
+/// Parent -> worker: fetch page `page` of the plan. (Closing the worker's
+/// stdin means "no more work": the worker says goodbye and exits.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     pub page: usize,
-    pub url: String,
-    pub host: String,
-    pub path: String,
-    pub addr: SocketAddr,
-}
-
-impl Job {
-    pub fn new(page: &Page) -> Job {
-        Job {
-            page: page.index,
-            url: page.url.clone(),
-            host: page.host.clone(),
-            path: page.path.clone(),
-            addr: page.addr,
-        }
-    }
-
-    pub fn page(&self) -> Page {
-        Page {
-            index: self.page,
-            url: self.url.clone(),
-            host: self.host.clone(),
-            path: self.path.clone(),
-            addr: self.addr,
-        }
-    }
 }
 
 /// Worker -> parent.
@@ -81,20 +56,6 @@ pub enum FromWorker {
     Bye { usage: WorkerUsage },
 }
 
-/// What one worker process cost, measured by itself just before exiting.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct WorkerUsage {
-    pub user_ms: f64,
-    pub sys_ms: f64,
-    /// Peak resident set (VmHWM): every page of memory it touched,
-    /// including the binary and libraries it shares with the others.
-    pub max_rss_kb: u64,
-    /// Proportional set size: shared pages divided among their users.
-    pub pss_kb: Option<u64>,
-    /// Pages only this worker has: what one more worker really adds.
-    pub private_kb: Option<u64>,
-}
-
 /// Write one frame and flush it, so it leaves this process now.
 pub fn write_frame(out: &mut impl Write, msg: &impl Serialize, body: &[u8]) -> io::Result<()> {
     let json = serde_json::to_vec(msg).map_err(io::Error::other)?;
@@ -105,6 +66,17 @@ pub fn write_frame(out: &mut impl Write, msg: &impl Serialize, body: &[u8]) -> i
     out.write_all(&json)?;
     out.write_all(body)?;
     out.flush()
+}
+
+/// The worker's ends of its two pipes: frames to the parent, jobs from it.
+/// The pipe to the parent must carry frames and nothing else, so keep a
+/// private handle on it and point fd 1 at stderr: a stray `println!` from
+/// any library then ends up on the terminal instead of inside a frame.
+pub fn worker_ends() -> io::Result<(BufWriter<File>, BufReader<StdinLock<'static>>)> {
+    let to_parent = File::from(nix::unistd::dup(io::stdout())?);
+    nix::unistd::dup2_stdout(io::stderr())?;
+    let to_parent = BufWriter::with_capacity(64 * 1024, to_parent);
+    Ok((to_parent, BufReader::new(io::stdin().lock())))
 }
 
 /// Read one whole frame, blocking (the worker's side: it has nothing else
@@ -197,13 +169,7 @@ mod tests {
     use super::*;
 
     fn job() -> Job {
-        Job {
-            page: 3,
-            url: "http://127.0.0.1:9/3".into(),
-            host: "127.0.0.1:9".into(),
-            path: "/3".into(),
-            addr: "127.0.0.1:9".parse().unwrap(),
-        }
+        Job { page: 3 }
     }
 
     #[test]

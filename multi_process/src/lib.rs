@@ -1,174 +1,122 @@
 //! # Lesson 2: a pool of worker processes
 //!
-//! The seed's `process_way()`: lesson 1 waited for ten pages one after the
-//! other, so "start ten copies of the program and let each wait for one
-//! page". Each copy is a process with its own memory; the kernel puts each
-//! to sleep in its own `connect()`/`read()`, and the ten waits overlap.
-//! Ten pages now take about one latency, plus what the processes cost:
-//! starting them, the memory each one holds, and the copy of every page
-//! from the worker that fetched it to the parent that wants it, through a
-//! pipe. The lesson's README measures those three costs.
+//! The tutorial's `process_way()`: `with ProcessPoolExecutor(10)`, submit
+//! lesson 1's `blocking_way` once per page, collect every result. Each
+//! worker is a process of its own, asleep in its own `connect()` or
+//! `read()`; the kernel runs them all, so the waits overlap. The price is
+//! starting the processes, their memory, and a copy of every page through
+//! a pipe: `--show-pool` prints it. The chapter is
+//! `walkthrough/02-multi_process.md`.
 //!
-//! How the pool works (Python's `ProcessPoolExecutor` with the "spawn"
-//! start method, written out):
-//!
-//! - [`process_way`] starts W workers (`--workers`, default one per page,
-//!   at most 100) by running *this same binary* again with the argument
-//!   `--multi-process-worker`, stdin and stdout piped ([`pool::Pool::start`]);
-//! - it writes one page (a small frame, [`frame`]) into each worker's stdin;
-//! - a worker fetches it with lesson 1's blocking sockets and writes back a
-//!   frame with the page's trace and its body ([`worker::run`]);
-//! - the parent sleeps in `poll()` over all the workers' stdout pipes, takes
-//!   whichever result comes first and hands that worker the next page;
-//! - at the end it closes every stdin (the workers exit) and waits for every
-//!   child, so their CPU time and memory are in the report.
-//!
-//! ## The one rule for every binary that uses this crate
-//!
-//! A worker is the running binary started again, so **every `main` that can
-//! start a pool must call [`serve_if_worker`] first**: in a normal process it
-//! returns at once; in a worker it runs the worker and exits. That is the
-//! lesson's `main.rs`, the harness-less test files in `tests/`, and the
-//! criterion benchmark's `main`:
-//!
-//! ```ignore
-//! fn main() -> std::process::ExitCode {
-//!     multi_process::serve_if_worker();
-//!     workload::cli::main(&multi_process::LESSON)
-//! }
-//! ```
-//!
-//! A binary that forgets it (a libtest test binary, whose `main` is
-//! generated) rejects the unknown `--multi-process-worker` option and exits;
-//! the pool says so in every page's error instead of hanging.
+//! A worker is this same binary started again, like Python's "spawn" start
+//! method: a fresh program that must start up (the tutorial's pool, on
+//! Linux, forked instead: "fork" was Python's default there until 3.14).
+//! So every `main` that can start a pool calls [`serve_if_worker`] first.
 
+#![forbid(unsafe_code)]
+
+pub mod children;
 pub mod frame;
 pub mod pool;
 mod show;
+pub mod stats;
+pub mod watchdog;
 pub mod worker;
 
-use pool::{Event, Pool};
+pub use stats::PoolStats;
+pub use worker::serve_if_worker;
+
+use pool::{Pool, Report};
 use std::collections::VecDeque;
-use workload::{Clock, Concurrency, ErrorKind, FetchError, Page, Plan, Trace};
+use workload::{Clock, Concurrency, Page, Plan, Trace};
 
 /// The lesson's table: its one variant, for the binary, the tests and the
 /// benchmark.
 pub const LESSON: workload::Lesson = workload::Lesson {
     name: "multi_process",
-    about: "Lesson 2: a pool of worker processes fed over pipes (the seed's ProcessPoolExecutor)",
-    variants: &[workload::Variant {
-        name: "pool",
-        about: "W worker processes (this binary re-run as workers), pages and results over pipes",
-        concurrency: CONCURRENCY,
-        fetch: process_way,
-    }],
-    flags: &[workload::Flag {
-        name: "show-pool",
-        value_name: "WHAT",
-        help: "Also print the pool's own story on stderr: 'summary' (start-up, memory, CPU \
-               and pipe cost per worker) or 'workers' (the same plus one timeline row per worker)",
-        check: Some(|what| match what {
-            "summary" | "workers" => Ok(()),
-            other => Err(format!(
-                "--show-pool takes 'summary' or 'workers', not '{other}'"
-            )),
-        }),
-    }],
+    about:
+        "Lesson 2: a pool of worker processes fed over pipes (the tutorial's ProcessPoolExecutor)",
+    variants: &[workload::Variant::new(
+        "pool",
+        "W worker processes (this binary re-run as workers), pages and results over pipes",
+        CONCURRENCY,
+        show::process_way_then_show,
+    )
+    .tutorial("processes", 0.6)
+    .task_per_page(workload::OsTask::Process)],
+    flags: workload::Flags::of::<PoolFlags>(),
 };
+
+/// The lesson's own flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PoolFlags {
+    /// Also print the pool's own story on stderr: 'summary' (start-up, memory, CPU
+    /// and pipe cost per worker) or 'workers' (the same plus one timeline row per worker)
+    #[arg(long, value_name = "WHAT", value_enum)]
+    pub show_pool: Option<ShowPool>,
+}
+
+/// What `--show-pool` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowPool {
+    Summary,
+    Workers,
+}
 
 /// `--workers` pages in flight, by default one worker per page up to 100:
 /// a process is too dear to start thousands of them.
 pub const CONCURRENCY: Concurrency = Concurrency::Workers { default_max: 100 };
 
-// ANCHOR: serve_if_worker
-/// Call this first in `main`. In a normal process it returns at once. In a
-/// process the pool started as a worker (first argument
-/// `--multi-process-worker`), it serves pages until its stdin closes and
-/// then exits the process: it never returns.
-pub fn serve_if_worker() {
-    let mut args = std::env::args();
-    if args.nth(1).as_deref() != Some(worker::WORKER_FLAG) {
-        return;
-    }
-    let rest: Vec<String> = args.collect();
-    let code = match worker::WorkerArgs::parse(&rest) {
-        Ok(a) => match worker::run(a) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("multi_process worker {}: {e}", std::process::id());
-                3
-            }
-        },
-        Err(e) => {
-            eprintln!("{}: {e}", worker::WORKER_FLAG);
-            2
-        }
-    };
-    std::process::exit(code);
-}
-// ANCHOR_END: serve_if_worker
-
 // ANCHOR: process_way
-/// The seed's `process_way()`: W workers, every page handed to whichever is
-/// free, every result collected. One trace per page, in completion order.
-pub fn process_way(plan: &Plan) -> Vec<Trace> {
+/// The tutorial's `process_way()`: W workers, each page handed to whichever
+/// is free, every result collected. One trace per page, in completion
+/// order, and what the workers cost.
+pub fn process_way(plan: &Plan) -> (Vec<Trace>, PoolStats) {
     let clock = Clock::start();
-    let mut queue: VecDeque<Page> = plan.all_pages().collect();
+    let mut pages: VecDeque<Page> = plan.all_pages().collect();
     let mut traces = Vec::with_capacity(plan.pages);
-    if queue.is_empty() {
-        return traces;
-    }
 
-    // `with futures.ProcessPoolExecutor(workers) as executor:` - starting
-    // the processes is part of the run, and of its measured time. Each new
-    // worker is handed its first page at once.
-    let mut pool = Pool::start(plan, clock, CONCURRENCY.limit(plan), &mut queue);
+    // `with ProcessPoolExecutor(W) as executor:` start W processes, one
+    // after another, and hand each its first page at once. The page waits
+    // in the worker's stdin pipe, so the first workers fetch while the last
+    // are still starting. If one cannot be started (no file descriptor left
+    // for its pipes, say), the pool goes on with those it has.
+    let mut pool = Pool::new(plan, clock);
+    for _ in 0..CONCURRENCY.limit(plan) {
+        let Some(page) = pages.pop_front() else { break };
+        if let Err(page) = pool.start_worker(page) {
+            pages.push_front(page);
+            break;
+        }
+    }
 
     while traces.len() < plan.pages {
-        // `executor.submit(blocking_way)`: every free worker gets a page.
-        while let Some(id) = pool.idle() {
-            let Some(page) = queue.pop_front() else { break };
-            if let Err(page) = pool.submit(id, page) {
-                queue.push_front(page);
-            }
+        // `executor.submit(blocking_way, url)`: every idle worker gets the
+        // next page, one small frame written into its stdin pipe.
+        while let Some(worker) = pool.idle() {
+            let Some(page) = pages.pop_front() else { break };
+            pool.send(worker, page);
         }
-        // `fut.result()`: sleep until some worker reports.
-        match pool.next_event() {
-            Some(Event::Done { trace, .. }) => traces.push(trace),
-            Some(Event::Lost {
-                job: Some(job),
-                error,
-                worker,
-            }) => {
-                let mut trace = Trace::pending(&job.page, clock);
-                trace.start_ms = Some(job.sent_ms);
-                trace.worker = Some(worker);
-                traces.push(trace.finish(Err(error)));
-            }
-            Some(Event::Unstarted {
-                page: Some(page), ..
-            }) => queue.push_front(page),
-            Some(_) => {}
+        // `future.result()`: the parent sleeps in poll() over every worker's
+        // stdout pipe until one has written a result (or died). Meanwhile
+        // each worker sleeps in its own connect() or read(), and the kernel
+        // runs whichever process has something to do.
+        match pool.next_report() {
+            Some(Report::Page(trace)) => traces.push(trace),
+            // Its worker died before it began the page: it goes back.
+            Some(Report::NotStarted(page)) => pages.push_front(page),
+            // No worker is left: the pages still queued fail, by name.
             None => {
-                // Every worker is gone: the pages still queued have no one
-                // to fetch them. They fail, by name; the run still ends.
-                let why = pool.last_loss.clone().or(pool.spawn_error.clone());
-                let why = why.unwrap_or_else(|| "the pool is empty".into());
-                for page in queue.drain(..) {
-                    let error = FetchError::new(
-                        ErrorKind::Resource,
-                        format!("no worker process left to fetch it; {why}"),
-                    );
-                    traces.push(Trace::start(&page, clock).finish(Err(error)));
-                }
+                traces.extend(pages.drain(..).map(|page| pool.unfetched(&page)));
                 break;
             }
         }
     }
 
-    // The end of the `with` block: close the pipes, wait for every child.
-    pool.shutdown();
-    show::show_pool(plan, &pool, &traces);
-    traces
+    // The end of the `with` block: close every worker's stdin (each one
+    // reads end of file and exits) and wait for every child, so their CPU
+    // time and memory count in the report.
+    let stats = pool.shutdown();
+    (traces, stats)
 }
 // ANCHOR_END: process_way

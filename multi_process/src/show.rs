@@ -1,29 +1,26 @@
 //! `--show-pool`: what the processes themselves cost, on stderr (stdout
 //! belongs to the report, and to `--json`'s one object).
 
-use crate::frame::WorkerUsage;
-use crate::pool::{Pool, State, Worker};
+use crate::stats::{PoolStats, WorkerStats, WorkerUsage};
+use crate::{PoolFlags, ShowPool};
 use std::fmt::Write as _;
 use workload::{Plan, Trace};
 
-/// Print the pool's story if `--show-pool` asked for it.
-pub fn show_pool(plan: &Plan, pool: &Pool, traces: &[Trace]) {
-    let Some(what) = plan.option::<String>("show-pool") else {
-        return;
-    };
-    let rows = match what.as_str() {
-        "summary" => false,
-        "workers" => true,
-        other => {
-            eprintln!(
-                "--show-pool: expected 'summary' or 'workers', not '{other}'; showing the summary"
-            );
-            false
-        }
-    };
-    let mut out = summary(pool);
-    if rows {
-        out.push_str(&worker_rows(pool, traces));
+/// The variant's entry point: the model, then the pool's story if
+/// `--show-pool` asked for it.
+pub fn process_way_then_show(plan: &Plan) -> Vec<Trace> {
+    let (traces, stats) = crate::process_way(plan);
+    if let Some(what) = plan.options::<PoolFlags>().show_pool {
+        print(what, &stats, &traces);
+    }
+    traces
+}
+
+/// Print the pool's story on stderr.
+pub fn print(what: ShowPool, stats: &PoolStats, traces: &[Trace]) {
+    let mut out = summary(stats);
+    if what == ShowPool::Workers {
+        out.push_str(&worker_rows(stats, traces));
     }
     eprint!("{out}");
 }
@@ -45,13 +42,13 @@ fn mb(kb: f64) -> f64 {
 }
 
 /// A few lines: start-up, memory, CPU, pipe, per worker.
-pub fn summary(pool: &Pool) -> String {
-    let ws = &pool.workers;
+pub fn summary(stats: &PoolStats) -> String {
+    let ws = &stats.workers;
     let mut out = String::new();
     let name = std::env::args().next().unwrap_or_default();
     let plural = if ws.len() == 1 { "" } else { "es" };
     let _ = writeln!(out, "pool: {} worker process{plural} of {name}", ws.len());
-    if let Some(e) = &pool.spawn_error {
+    if let Some(e) = &stats.spawn_error {
         let _ = writeln!(out, "  {e}");
     }
     let spawn: Vec<f64> = ws.iter().map(|w| w.spawn_took_ms).collect();
@@ -113,11 +110,14 @@ pub fn summary(pool: &Pool) -> String {
     );
     let lost: Vec<String> = ws
         .iter()
-        .filter_map(|w| match &w.state {
-            State::Gone(how) if !how.ends_with("status 0") => {
-                Some(format!("worker {} (pid {}) {how}", w.id, w.pid))
-            }
-            _ => None,
+        .filter(|w| !w.ended_ok)
+        .filter_map(|w| {
+            Some(format!(
+                "worker {} (pid {}) {}",
+                w.id,
+                w.pid,
+                w.ended.as_ref()?
+            ))
         })
         .collect();
     if !lost.is_empty() {
@@ -131,8 +131,8 @@ const MAX_ROWS: usize = 40;
 
 /// One row per worker on the run's time axis: `-` starting, `R` ready,
 /// `=` fetching a page, `.` idle, `|` exited, `x` died or killed.
-pub fn worker_rows(pool: &Pool, traces: &[Trace]) -> String {
-    let ws = &pool.workers;
+pub fn worker_rows(stats: &PoolStats, traces: &[Trace]) -> String {
+    let ws = &stats.workers;
     let end = ws
         .iter()
         .filter_map(|w| w.exit_ms)
@@ -181,7 +181,7 @@ pub fn worker_rows(pool: &Pool, traces: &[Trace]) -> String {
     out
 }
 
-fn bar(w: &Worker, traces: &[Trace], end: f64, col: impl Fn(f64) -> usize) -> String {
+fn bar(w: &WorkerStats, traces: &[Trace], end: f64, col: impl Fn(f64) -> usize) -> String {
     let mut cells = [b' '; BAR];
     let stop = w.exit_ms.unwrap_or(end);
     let ready = w.ready_ms.unwrap_or(stop);
@@ -202,13 +202,12 @@ fn bar(w: &Worker, traces: &[Trace], end: f64, col: impl Fn(f64) -> usize) -> St
         cells[col(r)] = b'R';
     }
     if let Some(x) = w.exit_ms {
-        let ok = matches!(&w.state, State::Gone(how) if how.ends_with("status 0"));
-        cells[col(x)] = if ok { b'|' } else { b'x' };
+        cells[col(x)] = if w.ended_ok { b'|' } else { b'x' };
     }
     String::from_utf8_lossy(&cells).into_owned()
 }
 
-fn numbers(w: &Worker) -> String {
+fn numbers(w: &WorkerStats) -> String {
     let ready = w
         .ready_ms
         .map_or("-".into(), |r| format!("{:.1}ms", r - w.spawn_ms));

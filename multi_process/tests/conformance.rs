@@ -1,6 +1,6 @@
 //! The shared conformance suite, run against every variant of this lesson.
 //!
-//! Why not `workload::conformance_tests!(multi_process::LESSON);` like the
+//! Why not `conformance::tests!(multi_process::LESSON);` like the
 //! other lessons: the pool's workers are *this test binary*, started again
 //! with `--multi-process-worker`. Only a `main` of our own can call
 //! `serve_if_worker()` before anything else; libtest's generated `main`
@@ -15,5 +15,5 @@
 
 fn main() -> std::process::ExitCode {
     multi_process::serve_if_worker();
-    workload::conformance::run_all(&multi_process::LESSON)
+    conformance::run_all(&multi_process::LESSON)
 }

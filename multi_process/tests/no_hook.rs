@@ -16,11 +16,11 @@ fn a_binary_without_the_hook_fails_every_page_clearly() {
     })
     .unwrap();
     let plan = Plan::new(&server.url(), 3).unwrap();
-    let report = workload::conformance::run_checked(&LESSON, LESSON.default_variant(), plan);
+    let report = conformance::run_checked(&LESSON, LESSON.default_variant(), plan);
     assert_eq!(report.failed, 3);
     for t in &report.traces {
-        assert_eq!(t.error_kind, Some(ErrorKind::Resource), "{t:?}");
-        let e = t.error.as_deref().unwrap();
+        assert_eq!(t.error_kind(), Some(ErrorKind::Resource), "{t:?}");
+        let e = t.error.as_ref().map(|e| e.detail.as_str()).unwrap();
         assert!(e.contains("before it said ready"), "{e}");
         assert!(e.contains("serve_if_worker"), "{e}");
     }

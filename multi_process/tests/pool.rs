@@ -1,25 +1,31 @@
 //! The pool's own promises, beyond the shared suite: a worker killed in the
 //! middle of a run costs its page and nothing else; a stuck worker is
 //! killed by the parent's watchdog; no run leaves a zombie or an orphan,
-//! not even when the parent itself is killed; the binary's `--json` stays
-//! one object with `--show-pool` talking on stderr.
+//! not even when the parent itself is killed; `--cpu-us` is spent in the
+//! workers; `process_way` accounts for every worker it started; the
+//! binary's `--json` stays one object with `--show-pool` talking on stderr.
 //!
 //! `harness = false` for the same reason as `conformance.rs`: this binary is
 //! also the pool's worker, so its `main` must call `serve_if_worker()` first.
 //! The checks run one after another (never two pools at once), which is what
 //! lets them count this process's children.
 
+use conformance::{run_checked, Conn, ScenarioServer};
 use multi_process::LESSON;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use workload::conformance::{run_checked, Conn, ScenarioServer};
 use workload::{ErrorKind, Plan, Report, Server, ServerConfig};
 
 type Check = (&'static str, fn());
 
 const CHECKS: &[Check] = &[
     ("every_worker_gets_work", every_worker_gets_work),
+    ("pages_with_cpu_work_end_ok", pages_with_cpu_work_end_ok),
+    (
+        "stats_account_for_every_worker",
+        stats_account_for_every_worker,
+    ),
     (
         "killed_worker_fails_only_its_page",
         killed_worker_fails_only_its_page,
@@ -40,7 +46,7 @@ const CHECKS: &[Check] = &[
 fn main() -> ExitCode {
     multi_process::serve_if_worker();
     let names: Vec<&str> = CHECKS.iter().map(|(name, _)| *name).collect();
-    workload::conformance::run_named("pool", &names, |i| (CHECKS[i].1)())
+    conformance::run_named("pool", &names, |i| (CHECKS[i].1)())
 }
 
 // --- /proc helpers -----------------------------------------------------------
@@ -185,6 +191,52 @@ fn every_worker_gets_work() {
     assert_no_child_left("a good run");
 }
 
+/// `--cpu-us`: each page's work runs in the worker that fetched it (the
+/// worker's plan carries `plan.cpu`, and lesson 1's fetch spends it); every
+/// page still ends ok.
+fn pages_with_cpu_work_end_ok() {
+    let server = Server::start(ServerConfig {
+        latency: Duration::from_millis(5),
+        ..ServerConfig::default()
+    })
+    .unwrap();
+    let mut plan = Plan::new(&server.url(), 6).unwrap();
+    plan.workers = Some(2);
+    plan.cpu = Duration::from_millis(3);
+    let report = run(plan);
+    assert_eq!(report.ok, 6, "{:?}", report.failures().collect::<Vec<_>>());
+    assert!(report.traces.iter().all(|t| t.worker.is_some()));
+    assert_no_child_left("a run with --cpu-us");
+}
+
+/// The model returns the pool's statistics: one entry per worker started,
+/// every page and every body byte that came back through a pipe, and a
+/// clean exit with the worker's own bill for each.
+fn stats_account_for_every_worker() {
+    let server = Server::start(ServerConfig {
+        latency: Duration::from_millis(5),
+        ..ServerConfig::default()
+    })
+    .unwrap();
+    let mut plan = Plan::new(&server.url(), 7).unwrap();
+    plan.workers = Some(3);
+    let (traces, stats) = multi_process::process_way(&plan);
+    assert_eq!(traces.iter().filter(|t| t.is_ok()).count(), 7);
+    assert_eq!(stats.spawn_error, None);
+    let ids: Vec<usize> = stats.workers.iter().map(|w| w.id).collect();
+    assert_eq!(ids, vec![0, 1, 2]);
+    assert_eq!(stats.workers.iter().map(|w| w.pages).sum::<usize>(), 7);
+    let piped: u64 = stats.workers.iter().map(|w| w.piped_bytes).sum();
+    let fetched: u64 = traces.iter().filter_map(|t| t.bytes).sum();
+    assert_eq!(piped, fetched);
+    for w in &stats.workers {
+        assert!(w.ended_ok, "{w:?}");
+        assert!(w.usage.is_some(), "worker {} sent no goodbye", w.id);
+        assert!(w.ready_ms.is_some() && w.exit_ms.is_some(), "{w:?}");
+    }
+    assert_no_child_left("process_way");
+}
+
 /// SIGKILL one worker while every page is in flight: its page fails with a
 /// named error that says which worker died and how; the others arrive.
 fn killed_worker_fails_only_its_page() {
@@ -204,8 +256,8 @@ fn killed_worker_fails_only_its_page() {
         "only the killed worker's page fails: {failed:?}"
     );
     let t = failed[0];
-    assert_eq!(t.error_kind, Some(ErrorKind::Io), "{t:?}");
-    let error = t.error.as_deref().unwrap();
+    assert_eq!(t.error_kind(), Some(ErrorKind::Io), "{t:?}");
+    let error = t.error.as_ref().map(|e| e.detail.as_str()).unwrap();
     assert!(
         error.contains(&format!("(pid {victim}) died: killed by SIGKILL")),
         "{error}"
@@ -229,8 +281,8 @@ fn stopped_worker_is_killed_by_the_watchdog() {
     let failed: Vec<_> = report.failures().collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
     let t = failed[0];
-    assert_eq!(t.error_kind, Some(ErrorKind::Timeout), "{t:?}");
-    let error = t.error.as_deref().unwrap();
+    assert_eq!(t.error_kind(), Some(ErrorKind::Timeout), "{t:?}");
+    let error = t.error.as_ref().map(|e| e.detail.as_str()).unwrap();
     assert!(
         error.contains(&format!("(pid {victim}) did not report its page")),
         "{error}"
@@ -256,7 +308,7 @@ fn failed_runs_leave_no_child() {
     assert!(report
         .traces
         .iter()
-        .all(|t| t.error_kind == Some(ErrorKind::Timeout)));
+        .all(|t| t.error_kind() == Some(ErrorKind::Timeout)));
     assert_no_child_left("a run of timeouts");
 }
 
@@ -280,8 +332,8 @@ fn no_worker_can_start() {
     let report = report.unwrap();
     assert_eq!(report.failed, 3);
     for t in &report.traces {
-        assert_eq!(t.error_kind, Some(ErrorKind::Resource), "{t:?}");
-        let e = t.error.as_deref().unwrap();
+        assert_eq!(t.error_kind(), Some(ErrorKind::Resource), "{t:?}");
+        let e = t.error.as_ref().map(|e| e.detail.as_str()).unwrap();
         assert!(e.contains("cannot start worker 0"), "{e}");
     }
     assert_no_child_left("a pool that could not start");

@@ -1,29 +1,45 @@
-//! The `pool` variant: the seed's `ThreadPoolExecutor(workers)`.
+//! The `pool` variant: the tutorial's `ThreadPoolExecutor(workers)`.
 //!
 //! W threads are started up front. They share one work queue, a crossbeam
 //! channel holding every page, and each one loops: take a page, fetch it,
 //! send the trace back, take the next. The main thread meanwhile collects
-//! the traces from a second channel as they complete (the seed's
+//! the traces from a second channel as they complete (the tutorial's
 //! `fut.result()`, in completion order rather than submission order).
+//! With fewer workers than pages the pages go in rounds: sizing the pool is
+//! the first pitfall of this model.
 //!
-//! With W = pages (the default, up to 100) every page is in flight at
-//! once. With fewer workers the pages go in rounds: `--workers 3` on ten
-//! pages takes four latencies, because the fourth round has one page and
-//! three idle threads. Sizing the pool is the first pitfall of this model.
+//! Why a channel and not a shared `Vec` to pop from: two threads popping at
+//! once would race, and safe Rust refuses to compile it, because a
+//! `&mut Vec` can be lent to one thread at a time:
+//!
+//! ```compile_fail,E0499
+//! let mut queue: Vec<usize> = (0..10).collect();
+//! std::thread::scope(|s| {
+//!     for _ in 0..2 {
+//!         // error[E0499]: cannot borrow `queue` as mutable more than once
+//!         s.spawn(|| while let Some(page) = queue.pop() { let _ = page; });
+//!     }
+//! });
+//! ```
+//!
+//! What does compile, and still hands one page to two threads, is a queue
+//! whose "look, then take" is two atomic steps: `tests/race.rs`
+//! demonstrates it.
 
-use crate::{blocking_way, no_room, progress_bar, spawn_failed, thread_builder, thread_room};
+use crate::blocking_way;
+use crate::spawn::{no_room, spawn_failed, thread_builder, thread_room};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use workload::{Clock, FetchError, Page, Plan, Trace};
 
 // ANCHOR: thread_way
-/// The seed's `thread_way()`: a pool of `plan.in_flight()` threads.
+/// The tutorial's `thread_way()`: a pool of `plan.in_flight()` threads.
 pub fn thread_way(plan: &Plan) -> Vec<Trace> {
     let clock = Clock::start();
-    let bar = progress_bar(plan);
+    let bar = workload::progress::bar(plan);
 
     // The work queue, filled before any worker exists and then closed
     // (`drop(to_do)`): a worker that finds it empty and closed knows the
-    // run is over and returns. This is the seed's `executor.submit(...)`
+    // run is over and returns. This is the tutorial's `executor.submit(...)`
     // for every page.
     let (to_do, work) = unbounded::<Page>();
     for page in plan.all_pages() {
@@ -33,7 +49,7 @@ pub fn thread_way(plan: &Plan) -> Vec<Trace> {
     let (done, results) = unbounded::<Trace>();
 
     // A scope lets the workers borrow `plan` and joins them all before it
-    // returns, like the seed's `with ThreadPoolExecutor(...)` block.
+    // returns, like the tutorial's `with ThreadPoolExecutor(...)` block.
     let traces = std::thread::scope(|s| {
         let started = start_workers(s, plan, clock, &work, &done);
         // The workers hold their own clones of `done`; dropping ours makes
@@ -55,7 +71,7 @@ pub fn thread_way(plan: &Plan) -> Vec<Trace> {
 
 /// One worker: take pages until the queue is empty and closed.
 fn worker(plan: &Plan, clock: Clock, id: usize, work: &Receiver<Page>, done: &Sender<Trace>) {
-    // `recv` is the answer to the seed's "which thread gets this URL?".
+    // `recv` is the answer to the tutorial's "which thread gets this URL?".
     // Taking a message out of the channel is one indivisible step: when two
     // idle workers call it at the same moment, each gets a different page
     // (or one of them goes to sleep until there is another), and no page
@@ -92,10 +108,9 @@ fn start_workers<'scope>(
             break;
         }
         let (work, done) = (work.clone(), done.clone());
-        let spawned = thread_builder(plan, format!("pool-{id}")).and_then(|b| {
-            b.spawn_scoped(s, move || worker(plan, clock, id, &work, &done))
-                .map_err(|e| spawn_failed(&e))
-        });
+        let spawned = thread_builder(plan, format!("pool-{id}"))
+            .spawn_scoped(s, move || worker(plan, clock, id, &work, &done))
+            .map_err(|e| spawn_failed(&e));
         match spawned {
             Ok(_) => started += 1,
             Err(e) => last_error = Some(e),

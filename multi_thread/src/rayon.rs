@@ -15,9 +15,9 @@
 //!
 //! The cure inside rayon would be a pool built with many more threads than
 //! cores (`ThreadPoolBuilder::num_threads`), which is the `pool` variant
-//! with extra steps; the real cure for waiting is lessons 5 to 7.
+//! with extra steps; the real cure for waiting is the event loop of lesson 5 and after.
 
-use crate::{blocking_way, progress_bar};
+use crate::blocking_way;
 use ::rayon::prelude::*;
 use workload::{Clock, Plan, Trace};
 
@@ -25,7 +25,7 @@ use workload::{Clock, Plan, Trace};
 /// Fetch the pages with `par_iter` on rayon's global pool.
 pub fn par_iter_way(plan: &Plan) -> Vec<Trace> {
     let clock = Clock::start();
-    let bar = progress_bar(plan);
+    let bar = workload::progress::bar(plan);
     let traces = (0..plan.pages)
         .into_par_iter()
         .map(|i| {

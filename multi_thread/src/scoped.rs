@@ -7,18 +7,18 @@
 //!
 //! The cost moves from the queue to the machine. N pages are N threads at
 //! once: N kernel tasks, N stacks (2 MiB of address space each, a few KiB
-//! of it touched), two memory mappings each (the stack and its guard
-//! page, and a signal stack with its own guard page). Somewhere above ten
-//! thousand, the process cannot have another thread: on this machine
-//! `vm.max_map_count` (65,530 mappings, 4 per thread: about 16,000 threads)
-//! and `kernel.pid_max` (32,768 tasks, shared with every other process)
-//! are the walls. `thread::spawn` panics when it gets an error;
-//! `Builder::spawn_scoped` returns it instead; and the mapping wall, which
+//! of it touched) and [`MAPS_PER_THREAD`](crate::MAPS_PER_THREAD) memory
+//! mappings each (the stack and its guard page, a signal stack and its
+//! guard page). Somewhere above ten thousand the process cannot have
+//! another thread: `vm.max_map_count` and `kernel.pid_max` are the walls
+//! (the chapter measures where they stand). `Builder::spawn_scoped` returns
+//! the error where `thread::spawn` would panic, and the mapping wall, which
 //! would abort the process from inside the new thread, is checked before
-//! spawning ([`crate::thread_room`]). Either way the page without a thread
-//! fails as `resource` and the others go on.
+//! spawning ([`crate::spawn`]). Either way the page without a thread fails
+//! as `resource` and the others go on.
 
-use crate::{blocking_way, no_room, progress_bar, spawn_failed, thread_builder, thread_room};
+use crate::blocking_way;
+use crate::spawn::{no_room, spawn_failed, thread_builder, thread_room};
 use std::thread::Builder;
 use workload::{Clock, ErrorKind, FetchError, Plan, Trace};
 
@@ -31,13 +31,9 @@ pub fn thread_per_page(plan: &Plan) -> Vec<Trace> {
 // ANCHOR: thread_per_page
 /// Start a thread for every page (made by `builder`, at most `room` of
 /// them), then collect them.
-fn one_thread_each(
-    plan: &Plan,
-    room: usize,
-    builder: &dyn Fn(usize) -> Result<Builder, FetchError>,
-) -> Vec<Trace> {
+fn one_thread_each(plan: &Plan, room: usize, builder: &dyn Fn(usize) -> Builder) -> Vec<Trace> {
     let clock = Clock::start();
-    let bar = &progress_bar(plan);
+    let bar = &workload::progress::bar(plan);
     let traces = std::thread::scope(|s| {
         // Every thread is started before any is waited for: that is what
         // lets their connect() and read() sleep at the same time. Joining
@@ -50,14 +46,13 @@ fn one_thread_each(
             let started = if i >= room {
                 Err(no_room(room))
             } else {
-                builder(i).and_then(|b| {
-                    b.spawn_scoped(s, move || {
+                builder(i)
+                    .spawn_scoped(s, move || {
                         let trace = blocking_way(plan, &plan.page(i), clock, None);
                         bar.inc(1);
                         trace
                     })
                     .map_err(|e| spawn_failed(&e))
-                })
             };
             // No thread for this page: it fails now, on its own. The
             // threads already running are not disturbed.
@@ -66,7 +61,7 @@ fn one_thread_each(
                 Trace::start(&plan.page(i), clock).finish(Err(error))
             }));
         }
-        // The seed's `fut.result()`, in page order: join() sleeps until
+        // The tutorial's `fut.result()`, in page order: join() sleeps until
         // that page's thread has returned its trace.
         threads
             .into_iter()
@@ -106,18 +101,22 @@ mod tests {
         let plan = Plan::new(&server.url(), 4).unwrap();
         let traces = one_thread_each(&plan, usize::MAX, &|i| {
             let b = Builder::new();
-            Ok(if i == 2 {
+            if i == 2 {
                 b.stack_size(IMPOSSIBLE_STACK)
             } else {
                 b
-            })
+            }
         });
         assert_eq!(traces.len(), 4);
         for (i, t) in traces.iter().enumerate() {
             assert_eq!(t.page, i);
             if i == 2 {
-                assert_eq!(t.error_kind, Some(ErrorKind::Resource), "{t:?}");
-                let error = t.error.as_deref().unwrap_or_default();
+                assert_eq!(t.error_kind(), Some(ErrorKind::Resource), "{t:?}");
+                let error = t
+                    .error
+                    .as_ref()
+                    .map(|e| e.detail.as_str())
+                    .unwrap_or_default();
                 assert!(error.contains("no thread could be started"), "{error}");
                 assert!(t.connected_ms.is_none(), "it never got as far as connect");
             } else {
@@ -131,13 +130,17 @@ mod tests {
     fn pages_beyond_the_room_for_threads_fail_alone() {
         let server = Server::start(ServerConfig::default()).unwrap();
         let plan = Plan::new(&server.url(), 5).unwrap();
-        let traces = one_thread_each(&plan, 3, &|_| Ok(Builder::new()));
+        let traces = one_thread_each(&plan, 3, &|_| Builder::new());
         for (i, t) in traces.iter().enumerate() {
             if i < 3 {
                 assert!(t.is_ok(), "page {i}: {t:?}");
             } else {
-                assert_eq!(t.error_kind, Some(ErrorKind::Resource), "{t:?}");
-                let error = t.error.as_deref().unwrap_or_default();
+                assert_eq!(t.error_kind(), Some(ErrorKind::Resource), "{t:?}");
+                let error = t
+                    .error
+                    .as_ref()
+                    .map(|e| e.detail.as_str())
+                    .unwrap_or_default();
                 assert!(error.contains("room for 3 threads"), "{error}");
             }
         }

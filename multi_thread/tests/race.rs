@@ -1,9 +1,10 @@
-//! The seed's race condition, "which thread gets this URL?", made visible.
+//! A demonstration, run as tests: the tutorial's race condition, "which
+//! thread gets this URL?", made visible, then its two cures.
 //!
 //! A work queue is a shared position ("the next page to fetch") that
 //! several threads advance. Safe Rust will not let two threads touch a
 //! plain `Vec` or `usize` at once (see the `compile_fail` example in
-//! `src/lib.rs`), so every version below is free of data races. The first
+//! `src/pool.rs`), so every version below is free of data races. The first
 //! one still hands the same page to two threads: each of its steps is
 //! atomic, but "read the position, then store position + 1" is two steps,
 //! and the scheduler may run the other thread in between. A `Barrier`

@@ -2,10 +2,10 @@
 //! variant declares is the one it uses, `--stack-kb` reaches the threads,
 //! and a thread that cannot be started is a named error, never a panic.
 
+use conformance::{run_checked, ScenarioServer};
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
-use workload::conformance::{run_checked, ScenarioServer};
 use workload::{ErrorKind, Plan, Report, Server, ServerConfig};
 
 fn variant(name: &str) -> &'static workload::Variant {
@@ -89,13 +89,13 @@ fn rayon_fetches_on_its_few_threads() {
 /// full timeout and fails as a timeout, one after the other.
 #[test]
 fn queued_pages_time_out_from_their_own_start() {
-    let server = ScenarioServer::start(workload::conformance::Conn::hold);
+    let server = ScenarioServer::start(conformance::Conn::hold);
     let mut plan = Plan::new(&server.url(), 3).unwrap();
     plan.workers = Some(1);
     plan.timeout = Duration::from_millis(200);
     let report = run("pool", plan);
     for t in &report.traces {
-        assert_eq!(t.error_kind, Some(ErrorKind::Timeout), "{t:?}");
+        assert_eq!(t.error_kind(), Some(ErrorKind::Timeout), "{t:?}");
         assert_eq!(t.worker, Some(0));
     }
     assert_eq!(server.requests(), 3, "every page reached the server");
@@ -105,10 +105,10 @@ fn queued_pages_time_out_from_their_own_start() {
 const IMPOSSIBLE_STACK_KB: &str = "1125899906842624";
 
 fn with_stack(server: &Server, pages: usize, kb: &str) -> Plan {
-    let mut plan = plan(server, pages);
-    plan.options
-        .insert(multi_thread::STACK_KB.to_string(), kb.to_string());
-    plan
+    let bytes = multi_thread::parse_stack_kb(kb).expect("a stack size the flag accepts");
+    plan(server, pages).with_options(multi_thread::ThreadFlags {
+        stack_bytes: Some(bytes),
+    })
 }
 
 #[test]
@@ -118,8 +118,12 @@ fn no_thread_means_resource_errors_not_a_panic() {
         let report = run(name, with_stack(&server, 3, IMPOSSIBLE_STACK_KB));
         assert_eq!(report.failed, 3, "{name}");
         for t in &report.traces {
-            assert_eq!(t.error_kind, Some(ErrorKind::Resource), "{name}: {t:?}");
-            let error = t.error.as_deref().unwrap_or_default();
+            assert_eq!(t.error_kind(), Some(ErrorKind::Resource), "{name}: {t:?}");
+            let error = t
+                .error
+                .as_ref()
+                .map(|e| e.detail.as_str())
+                .unwrap_or_default();
             assert!(error.contains("no thread could be started"), "{error}");
         }
     }
@@ -139,27 +143,19 @@ fn a_small_stack_is_enough_for_a_page() {
 }
 
 #[test]
-fn a_stack_size_that_is_not_usable_is_named() {
-    let server = server(1);
+fn a_stack_size_that_is_not_usable_is_refused_by_name() {
     for (kb, why) in [
         ("lots", "is not a size in KiB"),
         ("16", "is below the 64 KiB"),
         ("-1", "is not a size in KiB"),
         ("18446744073709551615", "does not fit"),
     ] {
-        for name in ["pool", "scoped"] {
-            let report = run(name, with_stack(&server, 2, kb));
-            for t in &report.traces {
-                assert_eq!(t.error_kind, Some(ErrorKind::Resource), "{name}: {t:?}");
-                let error = t.error.as_deref().unwrap_or_default();
-                assert!(
-                    error.contains(&format!("--stack-kb '{kb}' {why}")),
-                    "{error}"
-                );
-            }
-        }
+        let error = multi_thread::parse_stack_kb(kb).unwrap_err();
+        assert!(
+            error.contains(&format!("--stack-kb '{kb}' {why}")),
+            "{error}"
+        );
     }
-    assert_eq!(server.served(), 0);
 }
 
 fn binary(args: &[&str]) -> std::process::Output {

@@ -1,25 +1,67 @@
 //! Every socket at once, advanced by one spinning loop.
 //!
-//! The sequential version spends its whole wait inside one page's `loop`.
-//! To overlap the waits, no page may keep the thread: each page gets one
-//! try, and whatever the answer, the loop moves on to the next page. That
-//! means a page can no longer remember where it is by where the code is
-//! (inside the connect loop, the send loop, the recv loop): it has to write
-//! it down. [`Fetch`] is that note - a small state machine, one per page,
-//! with its socket, its stage and its half-read response.
-//!
-//! The waits now overlap, so ten pages take about one latency. But the
-//! loop still never sleeps: while every server is silent it laps around
-//! the sockets asking each one "anything?", using a whole core to learn
-//! nothing. With one socket or ten thousand the CPU is just as busy; only
-//! the time of a lap (and so how late a ready socket is noticed) grows.
-
-use std::time::Instant;
+//! To overlap the waits no page may keep the thread: each page gets one
+//! try, and whatever the answer, the loop moves on to the next page. So a
+//! page can no longer remember where it is by where the code is (inside the
+//! connect loop, the send loop, the recv loop): it writes it down in a
+//! [`Fetch`], a small state machine with its socket, its stage and its
+//! half-read response. The waits overlap, but the loop still never sleeps.
 
 use socket2::Socket;
 use workload::{Clock, Deadline, FetchError, Page, Plan, ResponseReader, Trace};
 
-use crate::{open, try_connected, try_recv, try_send, Attempt, Spins};
+use crate::{open, spins, try_connected, try_recv, try_send, Attempt, Spins};
+
+/// Every page at once, spun in one loop (the spin counts printed when
+/// `--spins` asks).
+pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
+    spins::shown(plan, fetch_all_counted)
+}
+
+// ANCHOR: round_robin
+/// The same, returning how many "would block" answers each page got.
+pub fn fetch_all_counted(plan: &Plan) -> (Vec<Trace>, Vec<Spins>) {
+    let clock = Clock::start();
+    let mut ended = Vec::with_capacity(plan.pages);
+
+    // Start every connection before waiting for any: N SYNs go out at
+    // once. A page whose socket cannot even be opened (refused at once, out
+    // of descriptors) ends on the spot.
+    let mut live: Vec<Fetch> = Vec::with_capacity(plan.pages);
+    for page in plan.all_pages() {
+        let trace = Trace::start(&page, clock);
+        match open(&page) {
+            Ok(sock) => live.push(Fetch::new(plan, page, sock, trace)),
+            Err(e) => ended.push((trace.finish(Err(e)), Spins::new(page.index))),
+        }
+    }
+
+    // One buffer serves every socket: each read is fed to its page's
+    // reader before the loop moves on.
+    let mut buf = [0u8; 4096];
+
+    // The spinning loop. One lap = one try per unfinished page. While the
+    // servers are silent every try is a system call answered EAGAIN, and
+    // the loop goes straight on to the next lap: it never sleeps, so the
+    // CPU stays at 100% until the last page has ended.
+    while !live.is_empty() {
+        let mut i = 0;
+        while i < live.len() {
+            match live[i].step(&mut buf) {
+                Ok(Attempt::NotYet) => i += 1,
+                result => {
+                    // The page has ended, ok or failed. swap_remove keeps
+                    // the lap O(pages): the last page takes the ended one's
+                    // place and is tried next.
+                    let fetch = live.swap_remove(i);
+                    ended.push(fetch.finish(plan, result.map(|_ready| ())));
+                }
+            }
+        }
+    }
+    ended.into_iter().unzip()
+}
+// ANCHOR_END: round_robin
 
 // ANCHOR: fetch_state
 /// Where one page is, between two of its tries.
@@ -103,63 +145,14 @@ impl Fetch {
     }
     // ANCHOR_END: step
 
-    /// Close the socket and stamp the end of the page.
-    fn finish(self, result: Result<(), FetchError>) -> (Trace, Spins) {
+    /// The page has ended: close the socket and stamp its trace. A complete
+    /// response gets its `--cpu-us` of computing here, inline on the loop's
+    /// one thread: meanwhile no other socket gets a try.
+    fn finish(self, plan: &Plan, result: Result<(), FetchError>) -> (Trace, Spins) {
         let result = result.and_then(|()| self.response.finish());
+        if let Ok(body) = &result {
+            workload::cpu::spend(plan.cpu, body);
+        }
         (self.trace.finish(result), self.spins)
     }
 }
-
-/// Every page at once, spun in one loop; the spin counts reported on
-/// stderr when asked.
-pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
-    let started = Instant::now();
-    let (traces, spins) = fetch_all_counted(plan);
-    crate::show_spins(plan, &spins, started.elapsed());
-    traces
-}
-
-// ANCHOR: round_robin
-/// The same, returning how many "would block" answers each page got.
-pub fn fetch_all_counted(plan: &Plan) -> (Vec<Trace>, Vec<Spins>) {
-    let clock = Clock::start();
-    let mut ended = Vec::with_capacity(plan.pages);
-
-    // Start every connection before waiting for any: N SYNs go out at
-    // once. A page whose socket cannot even be opened (refused at once, out
-    // of descriptors) ends on the spot.
-    let mut live: Vec<Fetch> = Vec::with_capacity(plan.pages);
-    for page in plan.all_pages() {
-        let trace = Trace::start(&page, clock);
-        match open(&page) {
-            Ok(sock) => live.push(Fetch::new(plan, page, sock, trace)),
-            Err(e) => ended.push((trace.finish(Err(e)), Spins::new(page.index))),
-        }
-    }
-
-    // One buffer serves every socket: each read is fed to its page's
-    // reader before the loop moves on.
-    let mut buf = [0u8; 4096];
-
-    // The spinning loop. One lap = one try per unfinished page. While the
-    // servers are silent every try is a system call answered EAGAIN, and
-    // the loop goes straight on to the next lap: it never sleeps, so the
-    // CPU stays at 100% until the last page has ended.
-    while !live.is_empty() {
-        let mut i = 0;
-        while i < live.len() {
-            match live[i].step(&mut buf) {
-                Ok(Attempt::NotYet) => i += 1,
-                result => {
-                    // The page has ended, ok or failed. swap_remove keeps
-                    // the lap O(pages): the last page takes the ended one's
-                    // place and is tried next.
-                    let fetch = live.swap_remove(i);
-                    ended.push(fetch.finish(result.map(|_ready| ())));
-                }
-            }
-        }
-    }
-    ended.into_iter().unzip()
-}
-// ANCHOR_END: round_robin

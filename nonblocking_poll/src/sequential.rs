@@ -1,26 +1,20 @@
-//! The seed's `nonblocking_way()` and `sync_way()`: one non-blocking socket
-//! at a time, spinning on each call until it goes through.
+//! The tutorial's `nonblocking_way()` and `sync_way()`: one non-blocking
+//! socket at a time, spinning on each call until it goes through.
 //!
-//! Compare with lesson 1's `blocking_way`: the shape is the same (connect,
-//! send, receive until end of file, next page), but each call that used to
-//! sleep in the kernel is now a `loop` that asks again and again. The
-//! pages still go one after another, so the time is still N × latency -
-//! and the CPU is busy for all of it.
-
-use std::time::Instant;
+//! The shape is lesson 1's `blocking_way` (connect, send, receive until end
+//! of file, next page), but each call that used to sleep in the kernel is
+//! now a `loop` that asks again and again. The pages still go one after
+//! another, so the waits still add up, and the CPU is busy for all of them.
 
 use workload::{Body, Clock, Deadline, FetchError, Page, Plan, ResponseReader, Trace};
 
-use crate::{open, try_connected, try_recv, try_send, Attempt, Spins};
+use crate::{open, spins, try_connected, try_recv, try_send, Attempt, Spins};
 
 // ANCHOR: sync_way
-/// The seed's `sync_way()` with `nonblocking_way()` inside: the pages one
-/// after another, and the spin counts reported on stderr when asked.
+/// The tutorial's `sync_way()` with `nonblocking_way()` inside: the pages
+/// one after another (the spin counts printed when `--spins` asks).
 pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
-    let started = Instant::now();
-    let (traces, spins) = fetch_all_counted(plan);
-    crate::show_spins(plan, &spins, started.elapsed());
-    traces
+    spins::shown(plan, fetch_all_counted)
 }
 
 /// The same, returning how many "would block" answers each page got.
@@ -36,9 +30,9 @@ pub fn fetch_all_counted(plan: &Plan) -> (Vec<Trace>, Vec<Spins>) {
 }
 // ANCHOR_END: sync_way
 
-/// The seed's `nonblocking_way()`: one page over one non-blocking socket.
-/// Returns only when the page is complete or failed, after spinning for
-/// all of its latency.
+/// The tutorial's `nonblocking_way()`: one page over one non-blocking
+/// socket. Returns only when the page is complete or failed, after spinning
+/// for all of its latency.
 pub fn nonblocking_way(plan: &Plan, page: &Page, clock: Clock, spins: &mut Spins) -> Trace {
     let mut trace = Trace::start(page, clock);
     let deadline = Deadline::after(plan.timeout);
@@ -67,10 +61,10 @@ fn fetch(
     }
     trace.connected();
 
-    // The seed's `while True: try: sock.send(data); break`. On a connected
-    // socket the few dozen bytes of the request fit in the send buffer at
-    // the first try, so this loop rarely turns; it still must handle a send
-    // that takes only part of the bytes.
+    // The tutorial's `while True: try: sock.send(data); break`. On a
+    // connected socket the few dozen bytes of the request fit in the send
+    // buffer at the first try, so this loop rarely turns; it still must
+    // handle a send that takes only part of the bytes.
     let request = page.request();
     let mut sent = 0;
     while sent < request.len() {
@@ -81,13 +75,12 @@ fn fetch(
         deadline.remaining()?;
     }
 
-    // The seed's recv loop, and the heart of the lesson. The server says
-    // nothing for its whole latency, and all that time this loop asks the
-    // kernel "any bytes for me?" - a system call, a switch into kernel mode,
-    // a look at an empty receive queue, EAGAIN, back to user mode - as fast
-    // as the CPU can go: hundreds of thousands of times per 100 ms. Lesson 1
-    // slept through the same wait and used no CPU; this loop uses a whole
-    // core and gets the bytes no sooner.
+    // The tutorial's recv loop, and the heart of the lesson. The server
+    // says nothing for its whole latency, and all that time this loop asks
+    // the kernel "any bytes for me?" - a system call, a switch into kernel
+    // mode, a look at an empty receive queue, EAGAIN, back to user mode -
+    // as fast as the CPU can go. Lesson 1 slept through the same wait and
+    // used no CPU; this loop uses a whole core and gets the bytes no sooner.
     let mut response = ResponseReader::new(plan.max_bytes);
     let mut buf = [0u8; 4096];
     loop {
@@ -97,8 +90,8 @@ fn fetch(
                 if n > 0 {
                     trace.first_byte();
                 }
-                // n == 0 is end of file, fed as an empty slice: the seed's
-                // `while chunk:` ends there.
+                // n == 0 is end of file, fed as an empty slice: the
+                // tutorial's `while chunk:` ends there.
                 if response.feed(&buf[..n])?.is_done() {
                     break;
                 }
@@ -108,6 +101,10 @@ fn fetch(
         // --timeout-ms is our own clock, read on every turn.
         deadline.remaining()?;
     }
-    response.finish()
+    let body = response.finish()?;
+    // `--cpu-us`: the page's own computing, on this one thread, before the
+    // next page can start.
+    workload::cpu::spend(plan.cpu, &body);
+    Ok(body)
 }
 // ANCHOR_END: nonblocking_way

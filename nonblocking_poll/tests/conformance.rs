@@ -1,2 +1,2 @@
 //! The shared conformance suite, run against every variant of this lesson.
-workload::conformance_tests!(nonblocking_poll::LESSON);
+conformance::tests!(nonblocking_poll::LESSON);

@@ -1,8 +1,9 @@
 //! What this lesson adds to the shared suite: the sockets really spin
 //! (every page is answered "would block" while its server is silent), the
 //! sequential variant keeps one page at a time, the round-robin one has them
-//! all in flight at once, and a handshake that never completes ends at the
-//! deadline. Behaviour only, never timings.
+//! all in flight at once, a handshake that never completes ends at the
+//! deadline, and `--cpu-us` work does not stop the pages from ending ok.
+//! Behaviour only, never timings.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
@@ -42,6 +43,23 @@ fn every_page_is_told_would_block_while_the_server_waits() {
             assert_eq!(s.page, t.page, "{name}: counts follow their page");
             // The server holds back its first byte for 30 ms; a recv that
             // never blocks must have come back empty-handed at least once.
+            assert!(s.recv > 0, "{name}: page {} never spun: {s:?}", t.page);
+        }
+    }
+}
+
+/// `--cpu-us` runs inline once a page is complete; every page still ends
+/// ok, and still spun while its server was silent.
+#[test]
+fn pages_with_cpu_work_still_end_ok() {
+    let server = slow_server();
+    for (name, fetch) in VARIANTS {
+        let mut plan = Plan::new(&server.url(), 3).unwrap();
+        plan.cpu = Duration::from_millis(5);
+        let (traces, spins) = sorted(fetch(&plan));
+        assert_eq!(traces.len(), 3, "{name}");
+        for (t, s) in traces.iter().zip(&spins) {
+            assert!(t.is_ok(), "{name}: {t:?}");
             assert!(s.recv > 0, "{name}: page {} never spun: {s:?}", t.page);
         }
     }
@@ -100,7 +118,7 @@ fn a_handshake_that_never_completes_times_out_while_spinning() {
         plan.timeout = Duration::from_millis(300);
         let (traces, spins) = sorted(fetch(&plan));
         for (t, s) in traces.iter().zip(&spins) {
-            assert_eq!(t.error_kind, Some(ErrorKind::Timeout), "{name}: {t:?}");
+            assert_eq!(t.error_kind(), Some(ErrorKind::Timeout), "{name}: {t:?}");
             assert_eq!(t.connected_ms, None, "{name}: {t:?}");
             assert!(s.connect > 0, "{name}: no connect spin: {s:?}");
         }

@@ -1,36 +1,37 @@
 //! # Lesson 1: blocking, one page after another
 //!
-//! The seed's `blocking_way()` and `sync_way()`: open a socket, connect,
-//! send the request, read until the server closes; then the next page.
-//!
-//! Two calls here do nothing useful for a long time: `connect` (the kernel
-//! sends a SYN and puts this thread to sleep until the SYN-ACK comes back)
-//! and `read` (the thread sleeps until the server's bytes are in the socket's
-//! receive buffer). While the thread sleeps the CPU runs someone else, or
-//! nothing; our program gets nothing done. Ten pages therefore take
-//! ten times the latency: the waits add up, because nothing overlaps them.
-//! That sum is what the following six lessons try to beat.
+//! The tutorial's `blocking_way()` and `sync_way()`: open a socket,
+//! connect, send the request, read until the server closes; then the next
+//! page. Two calls wait: `connect` and `read`. Nothing overlaps the waits,
+//! so ten pages take ten times the latency: the sum the next lessons beat.
+//! The chapter is `walkthrough/01-sync_blocking.md`.
+
+#![forbid(unsafe_code)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use workload::{Clock, Concurrency, Deadline, FetchError, Page, Plan, ResponseReader, Trace};
+use workload::{Clock, Deadline, FetchError, Page, Plan, ResponseReader, Trace};
+use workload::{Concurrency, Flags, Variant};
 
 /// The lesson's table: its one variant, for the binary, the tests and the
 /// benchmark.
 pub const LESSON: workload::Lesson = workload::Lesson {
     name: "sync_blocking",
-    about: "Lesson 1: one socket after another, blocking connect and read (the seed's sync_way)",
-    variants: &[workload::Variant {
-        name: "blocking",
-        about: "the seed's blocking_way, ten times in a row",
-        concurrency: Concurrency::One,
-        fetch: fetch_all,
-    }],
-    flags: &[],
+    about:
+        "Lesson 1: one socket after another, blocking connect and read (the tutorial's sync_way)",
+    variants: &[Variant::new(
+        "blocking",
+        "the tutorial's blocking_way, once per page, in a row",
+        Concurrency::One,
+        fetch_all,
+    )
+    .tutorial("blocking", 4.5)
+    .baseline()],
+    flags: Flags::NONE,
 };
 
 // ANCHOR: sync_way
-/// The seed's `sync_way()`: fetch the pages one after another. Each call
+/// The tutorial's `sync_way()`: fetch the pages one after another. Each call
 /// returns only when its page is complete (or failed), so page i+1 cannot
 /// start before page i has ended.
 pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
@@ -42,17 +43,19 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
 // ANCHOR_END: sync_way
 
 // ANCHOR: blocking_way
-/// The seed's `blocking_way()`: one page over one blocking socket.
+/// The tutorial's `blocking_way()`: one page over one blocking socket.
 pub fn blocking_way(plan: &Plan, page: &Page, clock: Clock) -> Trace {
     let mut trace = Trace::start(page, clock);
     let deadline = Deadline::after(plan.timeout);
-    let result = fetch(plan, page, &deadline, &mut trace).map_err(|e| deadline.name(e));
+    let response = ResponseReader::new(plan.max_bytes);
+    let result = fetch(plan, page, response, &deadline, &mut trace).map_err(|e| deadline.name(e));
     trace.finish(result)
 }
 
 fn fetch(
     plan: &Plan,
     page: &Page,
+    mut response: ResponseReader,
     deadline: &Deadline,
     trace: &mut Trace,
 ) -> Result<workload::Body, FetchError> {
@@ -71,8 +74,7 @@ fn fetch(
     // is spent: the server says nothing until its delay has passed, and all
     // that time this thread sleeps in the kernel, in state S, using no CPU
     // and doing nothing else. `read` returns 0 when the server has closed
-    // the connection: the seed's `while chunk:`.
-    let mut response = ResponseReader::new(plan.max_bytes);
+    // the connection: the tutorial's `while chunk:`.
     let mut buf = [0u8; 4096];
     loop {
         // A socket timeout bounds each wait; giving it what is left of the
@@ -87,6 +89,22 @@ fn fetch(
             break;
         }
     }
-    response.finish()
+    let body = response.finish()?;
+    // `--cpu-us`: the page's own computing, on this same thread.
+    workload::cpu::spend(plan.cpu, &body);
+    Ok(body)
 }
 // ANCHOR_END: blocking_way
+
+/// [`blocking_way`], keeping the page's body too: the tutorial's
+/// `return response`, for a caller that wants the page itself (lesson 2's
+/// workers send it back to their parent).
+pub fn blocking_way_keeping_body(plan: &Plan, page: &Page, clock: Clock) -> (Trace, Vec<u8>) {
+    let mut trace = Trace::start(page, clock);
+    let deadline = Deadline::after(plan.timeout);
+    let response = ResponseReader::new(plan.max_bytes).keep_body();
+    let mut result =
+        fetch(plan, page, response, &deadline, &mut trace).map_err(|e| deadline.name(e));
+    let body = result.as_mut().ok().and_then(|b| b.body.take());
+    (trace.finish(result), body.unwrap_or_default())
+}

@@ -1,2 +1,2 @@
 //! The shared conformance suite, run against every variant of this lesson.
-workload::conformance_tests!(sync_blocking::LESSON);
+conformance::tests!(sync_blocking::LESSON);

@@ -10,7 +10,10 @@
 //! request and reads to EOF. It prints the wall time, the slowest page and
 //! how many pages failed. With 1000 ms latency a healthy server answers
 //! 10,000 pages in a little over 1 s; SYN drops show up as pages taking
-//! 2 s or 4 s (the kernel's 1 s, then 3 s, SYN retransmissions).
+//! 2 s or 4 s (the kernel's 1 s, then 3 s, SYN retransmissions). When it
+//! is stopped with Ctrl-C, `page-server` says how long it held the
+//! responses on average and at most: a page slower than that waited for
+//! the client, or for a CPU.
 
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

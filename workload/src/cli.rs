@@ -1,5 +1,5 @@
-//! The command line every lesson binary shares (DESIGN.md, "The
-//! command-line contract").
+//! The command line every lesson binary shares: the flags, the timeline
+//! and the summary, the JSON object (see `docs/ARCHITECTURE.md`).
 //!
 //! Exit status: 0 when every page is ok, 1 when some page failed (each one
 //! named on stderr), 2 for a usage error.
@@ -8,8 +8,7 @@ use crate::plan::{BaseUrl, Plan, DEFAULT_MAX_BYTES, DEFAULT_SIZE};
 use crate::server::{Server, ServerConfig};
 use crate::trace::{Report, Trace};
 use crate::Lesson;
-use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser};
-use std::collections::BTreeMap;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
@@ -69,6 +68,12 @@ pub struct Args {
     /// reverse order and out-of-order completion shows in the timeline.
     #[arg(long)]
     pub stagger: bool,
+
+    /// Each page also spends this many microseconds of real CPU on its body once it
+    /// has arrived (a calibrated hash, never a sleep): concurrency vs parallelism.
+    #[arg(long, value_name = "US", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    pub cpu_us: u64,
 }
 
 /// Run a lesson's binary: parse the command line, start the embedded
@@ -83,13 +88,6 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    if lesson.variants.is_empty() {
-        eprintln!(
-            "{}: this lesson is not written yet (see README.md for the lessons that are)",
-            lesson.name
-        );
-        return ExitCode::from(2);
-    }
     let mut command = command(lesson);
     let matches = match command.try_get_matches_from_mut(args) {
         Ok(m) => m,
@@ -106,16 +104,10 @@ where
         Ok(a) => a,
         Err(e) => return usage_error(&mut command, &e.to_string()),
     };
-    let mut options = BTreeMap::new();
-    for flag in lesson.flags {
-        let Some(value) = matches.get_one::<String>(flag.name) else {
-            continue;
-        };
-        if let Some(Err(why)) = flag.check.map(|check| check(value)) {
-            return usage_error(&mut command, &why);
-        }
-        options.insert(flag.name.to_string(), value.clone());
-    }
+    let options = match lesson.flags.parse(&matches) {
+        Ok(o) => o,
+        Err(e) => return usage_error(&mut command, &e.to_string()),
+    };
 
     let variant = match &args.variant {
         None => lesson.default_variant(),
@@ -134,6 +126,13 @@ where
             }
         },
     };
+    if let Err(why) = (variant.available)() {
+        eprintln!(
+            "error: {}/{} cannot run here: {why}",
+            lesson.name, variant.name
+        );
+        return ExitCode::from(2);
+    }
     if args.url.is_some() && args.stagger {
         return usage_error(
             &mut command,
@@ -183,6 +182,7 @@ where
         workers: args.workers.map(|w| w as usize),
         variant: variant.name.to_string(),
         progress: !args.json && std::io::stderr().is_terminal(),
+        cpu: Duration::from_micros(args.cpu_us),
         options,
     };
 
@@ -200,7 +200,9 @@ where
             "page {} ({}) failed: {}",
             t.page,
             t.url,
-            t.error.as_deref().unwrap_or("not finished")
+            t.error
+                .as_ref()
+                .map_or("not finished".to_string(), |e| e.to_string())
         );
     }
     let _ = std::io::stdout().flush();
@@ -224,21 +226,12 @@ pub fn command(lesson: &Lesson) -> clap::Command {
         "\nExit status: 0 every page ok, 1 some page failed (named on stderr), 2 usage error.\n\
          Without --url an embedded page server is started on 127.0.0.1 (default latency 100 ms)."
     );
-    let mut cmd = Args::command()
+    let cmd = Args::command()
         .name(lesson.name)
         .bin_name(lesson.name)
         .about(lesson.about)
         .after_help(variants);
-    for flag in lesson.flags {
-        cmd = cmd.arg(
-            Arg::new(flag.name)
-                .long(flag.name)
-                .value_name(flag.value_name)
-                .help(flag.help)
-                .action(ArgAction::Set),
-        );
-    }
-    cmd
+    lesson.flags.augment(cmd)
 }
 
 fn usage_error(command: &mut clap::Command, message: &str) -> ExitCode {
@@ -317,7 +310,7 @@ pub fn timeline(traces: &[Trace], wall_ms: f64) -> String {
                 bar[col(d)] = if t.is_ok() { b'|' } else { b'x' };
             }
         }
-        let outcome = match (&t.error_kind, t.status) {
+        let outcome = match (t.error_kind(), t.status) {
             (None, Some(s)) if t.is_ok() => format!("{s} {}B", t.bytes.unwrap_or(0)),
             (Some(crate::ErrorKind::Status), Some(s)) => format!("HTTP {s}"),
             (Some(k), _) => k.to_string(),
@@ -356,7 +349,8 @@ pub fn timeline(traces: &[Trace], wall_ms: f64) -> String {
 pub fn summary(r: &Report) -> String {
     let ideal = match (r.ideal_ms, r.ratio()) {
         (Some(i), Some(x)) => format!("ideal {i:.0} ms (x{x:.2})"),
-        _ => "ideal unknown (give --latency-ms with --url)".into(),
+        (Some(_), None) => "ideal 0 ms (no latency to overlap)".into(),
+        (None, _) => "ideal unknown (give --latency-ms with --url)".into(),
     };
     let share = if r.wall_ms > 0.0 {
         100.0 * r.cpu_ms / r.wall_ms
@@ -381,40 +375,48 @@ pub fn summary(r: &Report) -> String {
             "(the embedded page server's own cpu, {s:.1} ms, is left out)"
         );
     }
+    let held = r.server_hold_max_ms.filter(|h| *h > 0.0);
+    if let (Some(hold), Some(own)) = (held, r.client_overhead_ms()) {
+        let _ = writeln!(
+            out,
+            "server held each page up to {hold:.1} ms; the client's own time beyond the holds: {own:.1} ms"
+        );
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Clock, Concurrency, ErrorKind, FetchError, Flag, Variant};
+    use crate::{fail_every_page, Clock, Concurrency, ErrorKind, FetchError, Flags, Variant};
 
-    /// A lesson whose every page fails, with one flag that accepts only "ok".
+    /// A lesson whose every page fails, with one flag that accepts only "ok"
+    /// and one variant that cannot run here.
     fn fail_all(plan: &Plan) -> Vec<Trace> {
-        let clock = Clock::start();
-        plan.all_pages()
-            .map(|p| Trace::start(&p, clock).finish(Err(FetchError::new(ErrorKind::Io, "test"))))
-            .collect()
+        // The flag reaches the lesson parsed.
+        let mode = plan.options::<TestFlags>().mode;
+        fail_every_page(
+            plan,
+            &FetchError::new(ErrorKind::Io, format!("mode {mode}")),
+        )
+    }
+
+    #[derive(Debug, Clone, Default, clap::Args)]
+    struct TestFlags {
+        /// ok is the only mode
+        #[arg(long, default_value = "ok", value_parser = ["ok"])]
+        mode: String,
     }
 
     const LESSON: Lesson = Lesson {
         name: "test",
         about: "a test lesson",
-        variants: &[Variant {
-            name: "only",
-            about: "fails every page",
-            concurrency: Concurrency::One,
-            fetch: fail_all,
-        }],
-        flags: &[Flag {
-            name: "mode",
-            value_name: "M",
-            help: "ok is the only mode",
-            check: Some(|m| match m {
-                "ok" => Ok(()),
-                other => Err(format!("--mode cannot be '{other}'")),
-            }),
-        }],
+        variants: &[
+            Variant::new("only", "fails every page", Concurrency::One, fail_all),
+            Variant::new("absent", "never here", Concurrency::One, fail_all)
+                .available(|| Err("not on this machine".into())),
+        ],
+        flags: Flags::of::<TestFlags>(),
     };
 
     #[test]
@@ -426,6 +428,35 @@ mod tests {
         let quick = ["--pages", "1", "--latency-ms", "0"];
         let with_mode = ["test", "--mode", "ok"].into_iter().chain(quick);
         assert_eq!(main_from(&LESSON, with_mode), ExitCode::from(1));
+    }
+
+    #[test]
+    fn a_bad_cpu_us_is_a_usage_error() {
+        assert_eq!(
+            main_from(&LESSON, ["test", "--cpu-us", "-5"]),
+            ExitCode::from(2)
+        );
+        assert_eq!(
+            main_from(&LESSON, ["test", "--cpu-us", "99999999999"]),
+            ExitCode::from(2)
+        );
+    }
+
+    #[test]
+    fn a_variant_that_cannot_run_here_is_a_usage_error() {
+        let args = ["test", "--variant", "absent", "--pages", "1"];
+        assert_eq!(main_from(&LESSON, args), ExitCode::from(2));
+    }
+
+    #[test]
+    fn a_zero_latency_run_is_not_told_to_give_a_url() {
+        let plan = Plan::new("http://127.0.0.1:1", 1).unwrap();
+        let mut report = LESSON.run(&LESSON.variants[0], &plan, None);
+        report.ideal_ms = Some(0.0);
+        let text = summary(&report);
+        assert!(!text.contains("--url"), "{text}");
+        report.ideal_ms = None;
+        assert!(summary(&report).contains("--url"));
     }
 
     #[test]

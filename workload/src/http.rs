@@ -94,6 +94,28 @@ impl FetchError {
         }
     }
 
+    /// A body past `--max-bytes`.
+    pub fn too_large(max_bytes: u64) -> Self {
+        FetchError::new(
+            ErrorKind::TooLarge,
+            format!("the body is larger than --max-bytes {max_bytes}"),
+        )
+    }
+
+    /// A status outside 2xx; a redirect's `Location` is named, not followed.
+    pub fn status(code: u16, reason: &str, location: Option<&str>) -> Self {
+        let location = location
+            .map(|l| format!(" (to {l}, not followed)"))
+            .unwrap_or_default();
+        FetchError {
+            kind: ErrorKind::Status,
+            status: Some(code),
+            detail: format!("HTTP {code} {reason}{location}")
+                .trim_end()
+                .to_string(),
+        }
+    }
+
     pub fn timeout(limit_ms: u128) -> Self {
         FetchError::new(
             ErrorKind::Timeout,
@@ -228,11 +250,6 @@ impl ResponseReader {
         self
     }
 
-    /// Body bytes received so far (decoded).
-    pub fn body_len(&self) -> u64 {
-        self.body_len
-    }
-
     /// Feed the next bytes from the socket; an empty slice means EOF.
     pub fn feed(&mut self, data: &[u8]) -> Result<Progress, FetchError> {
         let result = if data.is_empty() {
@@ -354,17 +371,12 @@ impl ResponseReader {
         }
         let status = response.code.unwrap_or(0);
         if !(200..300).contains(&status) {
-            let reason = response.reason.unwrap_or("");
-            let location = header(response.headers, "location")
-                .map(|l| format!(" (to {}, not followed)", String::from_utf8_lossy(l)))
-                .unwrap_or_default();
-            return Err(FetchError {
-                kind: ErrorKind::Status,
-                status: Some(status),
-                detail: format!("HTTP {status} {reason}{location}")
-                    .trim_end()
-                    .to_string(),
-            });
+            let location = header(response.headers, "location");
+            return Err(FetchError::status(
+                status,
+                response.reason.unwrap_or(""),
+                location.map(String::from_utf8_lossy).as_deref(),
+            ));
         }
         let framing = framing(response.headers, self.max_bytes)?;
         self.status = status;
@@ -464,7 +476,7 @@ impl ResponseReader {
     fn accept(&mut self, data: &[u8]) -> Result<(), FetchError> {
         self.body_len += data.len() as u64;
         if self.body_len > self.max_bytes {
-            return Err(too_large(self.max_bytes));
+            return Err(FetchError::too_large(self.max_bytes));
         }
         self.crc.update(data);
         if let Some(keep) = &mut self.keep {
@@ -472,13 +484,6 @@ impl ResponseReader {
         }
         Ok(())
     }
-}
-
-fn too_large(max: u64) -> FetchError {
-    FetchError::new(
-        ErrorKind::TooLarge,
-        format!("the body is larger than --max-bytes {max}"),
-    )
 }
 
 fn header<'a>(headers: &'a [httparse::Header<'_>], name: &str) -> Option<&'a [u8]> {
@@ -518,7 +523,7 @@ fn framing(headers: &[httparse::Header<'_>], max_bytes: u64) -> Result<Framing, 
         length = Some(value);
     }
     match length {
-        Some(n) if n > max_bytes => Err(too_large(max_bytes)),
+        Some(n) if n > max_bytes => Err(FetchError::too_large(max_bytes)),
         Some(n) => Ok(Framing::Length { remaining: n }),
         None => Ok(Framing::UntilEof),
     }

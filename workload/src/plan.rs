@@ -1,7 +1,7 @@
 //! The plan of a run: which pages, from where, with which limits.
 
 use crate::http::{ErrorKind, FetchError};
-use std::collections::BTreeMap;
+use crate::lesson::Options;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -108,8 +108,11 @@ pub struct Plan {
     pub variant: String,
     /// Draw a progress bar (a terminal, and not `--json`).
     pub progress: bool,
-    /// Values of the lesson's own flags (see [`crate::Flag`]), by flag name.
-    pub options: BTreeMap<String, String>,
+    /// CPU each page spends on its body once it has arrived (`--cpu-us`):
+    /// the knob that separates concurrency from parallelism.
+    pub cpu: Duration,
+    /// The lesson's own flags, parsed (see [`crate::Flags`]).
+    pub options: Options,
 }
 
 impl Plan {
@@ -126,7 +129,8 @@ impl Plan {
             workers: None,
             variant: String::new(),
             progress: false,
-            options: BTreeMap::new(),
+            cpu: Duration::ZERO,
+            options: Options::default(),
         })
     }
 
@@ -163,9 +167,19 @@ impl Plan {
             .clamp(1, self.pages.max(1))
     }
 
-    /// A lesson flag's value, parsed; `None` when it was not given.
-    pub fn option<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
-        self.options.get(name).and_then(|v| v.parse().ok())
+    /// The lesson's own flags as the command line gave them, or their
+    /// defaults (a plan made by a test or the benchmark).
+    pub fn options<T: std::any::Any + Clone + Default>(&self) -> T {
+        self.options.get()
+    }
+
+    /// The same plan with the lesson's flags set to `options`.
+    pub fn with_options<T: std::any::Any + Send + Sync + std::panic::RefUnwindSafe>(
+        mut self,
+        options: T,
+    ) -> Plan {
+        self.options = Options::new(options);
+        self
     }
 
     /// The time the plan cannot beat: the pages' delays laid out on

@@ -8,19 +8,32 @@
 //! listeners, each with a deep accept backlog, so that a burst of 10,000
 //! connections is not met with SYN drops (each drop costs the client a 1 s,
 //! then 3 s, retransmission and would poison every figure).
+//!
+//! The latency is kept to within microseconds, from the moment the request
+//! head has been read to the moment the response is handed to the
+//! connection, by a clock thread of its own (tokio's timer would add up to
+//! a couple of milliseconds), and every hold is recorded
+//! ([`Server::holds`]), so a report can tell the server's time from the
+//! client's. A connection that has not sent its whole request head within
+//! [`ServerConfig::header_timeout`] is closed.
+
+mod accept;
+mod timer;
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use socket2::{Domain, Socket, Type};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// How the server behaves.
@@ -41,6 +54,9 @@ pub struct ServerConfig {
     pub backlog: i32,
     /// Runtime worker threads.
     pub threads: usize,
+    /// A connection that has not sent its whole request head this long
+    /// after it was accepted is closed.
+    pub header_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +69,7 @@ impl Default for ServerConfig {
             listeners: 4,
             backlog: 4096,
             threads: 2,
+            header_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -89,9 +106,62 @@ pub fn page_crc(index: usize, size: usize) -> u32 {
     crc32fast::hash(&page_body(index, size))
 }
 
+/// How long the server held its responses: from the moment a request head
+/// had been read to the moment its response was handed to the connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Holds {
+    /// Responses held (every page served; not the 404s).
+    pub count: u64,
+    /// The longest hold.
+    pub max: Duration,
+    /// All holds added up.
+    pub total: Duration,
+}
+
+impl Holds {
+    /// The mean hold, if any response was held.
+    pub fn mean(&self) -> Option<Duration> {
+        let n = u32::try_from(self.count).ok().filter(|&n| n > 0)?;
+        Some(self.total / n)
+    }
+}
+
+/// [`Holds`] as counters that any worker thread can add to.
+#[derive(Default)]
+struct HoldCounters {
+    count: AtomicU64,
+    max_ns: AtomicU64,
+    total_ns: AtomicU64,
+}
+
+impl HoldCounters {
+    fn record(&self, hold: Duration) {
+        let ns = u64::try_from(hold.as_nanos()).unwrap_or(u64::MAX);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.max_ns.fetch_max(ns, Ordering::Relaxed);
+        self.total_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    fn read(&self) -> Holds {
+        Holds {
+            count: self.count.load(Ordering::Relaxed),
+            max: Duration::from_nanos(self.max_ns.load(Ordering::Relaxed)),
+            total: Duration::from_nanos(self.total_ns.load(Ordering::Relaxed)),
+        }
+    }
+
+    fn reset(&self) {
+        self.count.store(0, Ordering::Relaxed);
+        self.max_ns.store(0, Ordering::Relaxed);
+        self.total_ns.store(0, Ordering::Relaxed);
+    }
+}
+
 struct Shared {
     config: ServerConfig,
     served: AtomicU64,
+    holds: HoldCounters,
+    clock: timer::Handle,
 }
 
 /// A running page server; stops when dropped.
@@ -101,6 +171,7 @@ pub struct Server {
     threads: Arc<Mutex<Vec<i32>>>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    clock: Option<timer::HoldClock>,
 }
 
 impl Server {
@@ -109,15 +180,18 @@ impl Server {
         crate::raise_fd_limit();
         let listeners = bind(config.port, config.listeners.max(1), config.backlog)?;
         let addr = listeners[0].local_addr()?;
-        let shared = Arc::new(Shared {
-            config,
-            served: AtomicU64::new(0),
-        });
         let threads = Arc::new(Mutex::new(Vec::new()));
         let record = {
             let threads = threads.clone();
             move || threads.lock().unwrap().push(nix::unistd::gettid().as_raw())
         };
+        let clock = timer::HoldClock::start(record.clone())?;
+        let shared = Arc::new(Shared {
+            config,
+            served: AtomicU64::new(0),
+            holds: HoldCounters::default(),
+            clock: clock.handle(),
+        });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(shared.config.threads.max(1))
             .thread_name("page-server")
@@ -130,16 +204,28 @@ impl Server {
             .route("/{page}", get(page))
             .fallback(not_found)
             .with_state(shared.clone());
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(shared.config.header_timeout);
         let thread = std::thread::Builder::new()
             .name("page-server-main".into())
             .spawn(move || {
                 record();
                 runtime.block_on(async move {
+                    let failures = Arc::new(accept::Failures::default());
                     for listener in listeners {
                         let listener = tokio::net::TcpListener::from_std(listener)
                             .expect("a bound, listening, non-blocking socket");
-                        let serve = axum::serve(listener, app.clone());
-                        tokio::spawn(async move { serve.await });
+                        let (app, http, failures) = (app.clone(), http.clone(), failures.clone());
+                        tokio::spawn(async move {
+                            accept::accept_loop(listener, &failures, |stream| {
+                                let service = TowerToHyperService::new(app.clone());
+                                let connection =
+                                    http.serve_connection(TokioIo::new(stream), service);
+                                tokio::spawn(connection);
+                            })
+                            .await
+                        });
                     }
                     let _ = stopped.await;
                 });
@@ -153,6 +239,7 @@ impl Server {
             threads,
             stop: Some(stop),
             thread: Some(thread),
+            clock: Some(clock),
         })
     }
 
@@ -172,6 +259,18 @@ impl Server {
     /// Responses sent so far.
     pub fn served(&self) -> u64 {
         self.shared.served.load(Ordering::Relaxed)
+    }
+
+    /// How long the responses served since the start (or the last
+    /// [`reset_holds`](Self::reset_holds)) were held.
+    pub fn holds(&self) -> Holds {
+        self.shared.holds.read()
+    }
+
+    /// Start counting [`holds`](Self::holds) afresh, e.g. before a run.
+    /// Responses held across the reset count in the new figure.
+    pub fn reset_holds(&self) {
+        self.shared.holds.reset();
     }
 
     /// CPU time used so far by the server's own threads (from the kernel's
@@ -201,6 +300,7 @@ impl Server {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        self.clock.take();
     }
 }
 
@@ -253,17 +353,24 @@ async fn page(State(shared): State<Arc<Shared>>, Path(page): Path<String>) -> Re
 }
 
 async fn serve_page(shared: &Shared, index: usize) -> Response {
-    // The simulated network: nothing is sent until the latency has passed.
-    tokio::time::sleep(shared.config.delay(index)).await;
-    shared.served.fetch_add(1, Ordering::Relaxed);
-    (
+    let head_read = Instant::now();
+    let response = (
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
             (header::CONNECTION, "close"),
         ],
         page_body(index, shared.config.size),
     )
-        .into_response()
+        .into_response();
+    // The simulated network: nothing is sent until the latency has passed
+    // (a latency past the end of the clock's range never passes).
+    match head_read.checked_add(shared.config.delay(index)) {
+        Some(deadline) => shared.clock.sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+    shared.holds.record(head_read.elapsed());
+    shared.served.fetch_add(1, Ordering::Relaxed);
+    response
 }
 
 async fn not_found() -> Response {
@@ -328,6 +435,60 @@ mod tests {
         assert!(String::from_utf8_lossy(&response).contains(" 404 "));
         assert_eq!(server.served(), 1);
         server.stop();
+    }
+
+    #[test]
+    fn every_hold_is_recorded_and_lasts_the_latency() {
+        let latency = Duration::from_millis(20);
+        let server = Server::start(ServerConfig {
+            latency,
+            size: 10,
+            stagger: Some(4),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(server.holds(), Holds::default());
+        for path in ["/", "/1", "/nope"] {
+            get(server.addr(), path);
+        }
+        let holds = server.holds();
+        assert_eq!(holds.count, 2, "{holds:?}");
+        assert!(
+            holds.max >= latency,
+            "page 0 waits the whole latency: {holds:?}"
+        );
+        // Staggered: page 1 of 4 waits three quarters of it.
+        assert!(holds.total >= latency + latency * 3 / 4, "{holds:?}");
+        assert!(holds.mean().unwrap() <= holds.max);
+
+        server.reset_holds();
+        assert_eq!(server.holds(), Holds::default());
+        assert_eq!(server.holds().mean(), None);
+        get(server.addr(), "/3");
+        let holds = server.holds();
+        assert_eq!(holds.count, 1);
+        assert!(holds.max >= latency / 4, "{holds:?}");
+        assert_eq!(holds.max, holds.total);
+    }
+
+    #[test]
+    fn a_request_head_that_never_ends_is_closed() {
+        let timeout = Duration::from_millis(200);
+        let server = Server::start(ServerConfig {
+            header_timeout: timeout,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut s = std::net::TcpStream::connect(server.addr()).unwrap();
+        s.write_all(b"G").unwrap();
+        // A hang check, not a timing: the server must close well before this.
+        s.set_read_timeout(Some(timeout + Duration::from_secs(5)))
+            .unwrap();
+        match s.read_to_end(&mut Vec::new()) {
+            Ok(_) => {}
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+        }
+        assert_eq!(server.served(), 0);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What happened to each page, and to the run as a whole.
 
 use crate::http::{Body, ErrorKind, FetchError};
-use crate::plan::Page;
+use crate::plan::{Page, Plan};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -43,7 +43,11 @@ fn monotonic_ns() -> u64 {
 }
 
 /// The life of one page, stamped as it happens.
+///
+/// In JSON a failure is two fields, `error` (`"kind: detail"`) and
+/// `error_kind`; here it is one value, so the two cannot disagree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "TraceJson", from = "TraceJson")]
 pub struct Trace {
     pub page: usize,
     pub url: String,
@@ -53,16 +57,83 @@ pub struct Trace {
     pub connected_ms: Option<f64>,
     pub first_byte_ms: Option<f64>,
     pub done_ms: Option<f64>,
-    /// `kind: detail` of the failure, `null` for a good page.
-    pub error: Option<String>,
-    pub error_kind: Option<ErrorKind>,
+    /// Why the page failed; `None` for a good page (or one not finished).
+    pub error: Option<FetchError>,
     /// CRC-32 of the body, for checking it byte for byte.
     pub crc32: Option<u32>,
     /// Which worker (thread, process, coroutine...) fetched it, where the
     /// model has such a thing.
     pub worker: Option<usize>,
-    #[serde(skip)]
     clock: Clock,
+}
+
+/// A trace as the JSON contract spells it.
+#[derive(Serialize, Deserialize)]
+struct TraceJson {
+    page: usize,
+    url: String,
+    status: Option<u16>,
+    bytes: Option<u64>,
+    start_ms: Option<f64>,
+    connected_ms: Option<f64>,
+    first_byte_ms: Option<f64>,
+    done_ms: Option<f64>,
+    error: Option<String>,
+    error_kind: Option<ErrorKind>,
+    crc32: Option<u32>,
+    worker: Option<usize>,
+}
+
+impl From<Trace> for TraceJson {
+    fn from(t: Trace) -> TraceJson {
+        TraceJson {
+            page: t.page,
+            url: t.url,
+            status: t.status,
+            bytes: t.bytes,
+            start_ms: t.start_ms,
+            connected_ms: t.connected_ms,
+            first_byte_ms: t.first_byte_ms,
+            done_ms: t.done_ms,
+            error_kind: t.error.as_ref().map(|e| e.kind),
+            error: t.error.map(|e| e.to_string()),
+            crc32: t.crc32,
+            worker: t.worker,
+        }
+    }
+}
+
+impl From<TraceJson> for Trace {
+    fn from(j: TraceJson) -> Trace {
+        let error = match (j.error_kind, j.error) {
+            (None, None) => None,
+            (kind, text) => {
+                let kind = kind.unwrap_or(ErrorKind::Io);
+                let text = text.unwrap_or_default();
+                let prefix = format!("{kind}: ");
+                let detail = text.strip_prefix(&prefix).unwrap_or(&text).to_string();
+                Some(FetchError {
+                    kind,
+                    status: j.status,
+                    detail,
+                })
+            }
+        };
+        Trace {
+            page: j.page,
+            url: j.url,
+            status: j.status,
+            bytes: j.bytes,
+            start_ms: j.start_ms,
+            connected_ms: j.connected_ms,
+            first_byte_ms: j.first_byte_ms,
+            done_ms: j.done_ms,
+            error,
+            crc32: j.crc32,
+            worker: j.worker,
+            clock: Clock::default(),
+        }
+    }
 }
 
 impl Trace {
@@ -78,7 +149,6 @@ impl Trace {
             first_byte_ms: None,
             done_ms: None,
             error: None,
-            error_kind: None,
             crc32: None,
             worker: None,
             clock,
@@ -119,8 +189,7 @@ impl Trace {
             }
             Err(e) => {
                 self.status = e.status;
-                self.error = Some(e.to_string());
-                self.error_kind = Some(e.kind);
+                self.error = Some(e);
             }
         }
         self
@@ -130,11 +199,48 @@ impl Trace {
         self.done_ms.is_some() && self.error.is_none()
     }
 
+    /// The kind of the failure, `None` for a good page.
+    pub fn error_kind(&self) -> Option<ErrorKind> {
+        self.error.as_ref().map(|e| e.kind)
+    }
+
     /// Re-base a trace stamped in another process on this run's clock.
     pub fn with_clock(mut self, clock: Clock) -> Trace {
         self.clock = clock;
         self
     }
+}
+
+/// Every page of the plan fails with the same error, for a model that
+/// could not start at all (no selector, no runtime, no stack).
+pub fn fail_every_page(plan: &Plan, error: &FetchError) -> Vec<Trace> {
+    let clock = Clock::start();
+    plan.all_pages()
+        .map(|page| Trace::start(&page, clock).finish(Err(error.clone())))
+        .collect()
+}
+
+/// One trace per page, in page order: the pages `traces` has no trace for
+/// (a task that panicked, a loop that stopped early) end with `error`.
+pub fn every_page_once(
+    plan: &Plan,
+    clock: Clock,
+    traces: Vec<Trace>,
+    error: &FetchError,
+) -> Vec<Trace> {
+    let mut slots: Vec<Option<Trace>> = vec![None; plan.pages];
+    for t in traces {
+        if let Some(slot) = slots.get_mut(t.page) {
+            *slot = Some(t);
+        }
+    }
+    slots
+        .into_iter()
+        .zip(plan.all_pages())
+        .map(|(slot, page)| {
+            slot.unwrap_or_else(|| Trace::pending(&page, clock).finish(Err(error.clone())))
+        })
+        .collect()
 }
 
 /// CPU, memory and scheduling as the OS accounts them (getrusage).
@@ -236,6 +342,13 @@ pub struct Report {
     pub sys_ms: f64,
     /// CPU the embedded page server used meanwhile (already left out of `cpu_ms`).
     pub server_cpu_ms: Option<f64>,
+    /// How long the embedded page server actually held its longest
+    /// response (the simulated latency, measured from the request head).
+    #[serde(default)]
+    pub server_hold_max_ms: Option<f64>,
+    /// The embedded server's holds, added up.
+    #[serde(default)]
+    pub server_hold_total_ms: Option<f64>,
     pub max_rss_kb: u64,
     pub voluntary_switches: u64,
     pub involuntary_switches: u64,
@@ -248,10 +361,111 @@ impl Report {
         self.traces.iter().filter(|t| !t.is_ok())
     }
 
+    /// The client's own time beyond the server's holds: wall minus the
+    /// longest hold when every page was in flight at once, wall minus all
+    /// the holds when pages went one at a time; `None` otherwise (the holds
+    /// of a run in rounds do not add up to a known floor) or without the
+    /// embedded server.
+    pub fn client_overhead_ms(&self) -> Option<f64> {
+        if self.in_flight >= self.pages {
+            self.server_hold_max_ms.map(|h| self.wall_ms - h)
+        } else if self.in_flight == 1 {
+            self.server_hold_total_ms.map(|h| self.wall_ms - h)
+        } else {
+            None
+        }
+    }
+
     /// wall / ideal, when the ideal is known.
     pub fn ratio(&self) -> Option<f64> {
         self.ideal_ms
             .filter(|i| *i > 0.0)
             .map(|ideal| self.wall_ms / ideal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_is_two_json_fields_that_come_back_as_one_value() {
+        let plan = Plan::new("http://127.0.0.1:1", 1).unwrap();
+        let error = FetchError {
+            kind: ErrorKind::Status,
+            status: Some(404),
+            detail: "HTTP 404 Not Found".into(),
+        };
+        let trace = Trace::start(&plan.page(0), Clock::start()).finish(Err(error.clone()));
+        let json = serde_json::to_value(&trace).unwrap();
+        assert_eq!(json["error"], "status: HTTP 404 Not Found");
+        assert_eq!(json["error_kind"], "status");
+        assert_eq!(json["status"], 404);
+        let back: Trace = serde_json::from_value(json).unwrap();
+        assert_eq!(back.error, Some(error));
+    }
+
+    #[test]
+    fn a_good_page_has_no_error_fields() {
+        let plan = Plan::new("http://127.0.0.1:1", 1).unwrap();
+        let body = Body {
+            status: 200,
+            bytes: 3,
+            crc32: 9,
+            body: None,
+        };
+        let trace = Trace::start(&plan.page(0), Clock::start()).finish(Ok(body));
+        let json = serde_json::to_value(&trace).unwrap();
+        assert!(json["error"].is_null() && json["error_kind"].is_null());
+        assert!(serde_json::from_value::<Trace>(json).unwrap().is_ok());
+    }
+
+    #[test]
+    fn the_client_overhead_is_wall_beyond_the_holds() {
+        let plan = Plan::new("http://127.0.0.1:1", 4).unwrap();
+        let server = crate::Server::start(crate::ServerConfig {
+            latency: Duration::from_millis(5),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut plan = plan;
+        plan.base = crate::BaseUrl::parse(&server.url()).unwrap();
+        let fetch_none = crate::Variant::new("x", "x", crate::Concurrency::All, |_| Vec::new());
+        let lesson = crate::Lesson {
+            name: "t",
+            about: "t",
+            variants: &[],
+            flags: crate::Flags::NONE,
+        };
+        let mut report = lesson.run(&fetch_none, &plan, Some(&server));
+        assert_eq!(report.server_hold_max_ms, Some(0.0), "no page was served");
+        report.wall_ms = 50.0;
+        report.server_hold_max_ms = Some(20.0);
+        report.server_hold_total_ms = Some(45.0);
+        report.in_flight = 4;
+        assert_eq!(report.client_overhead_ms(), Some(30.0));
+        report.in_flight = 1;
+        assert_eq!(report.client_overhead_ms(), Some(5.0));
+        report.in_flight = 2;
+        assert_eq!(report.client_overhead_ms(), None);
+    }
+
+    #[test]
+    fn missing_pages_are_filled_in_with_the_error() {
+        let plan = Plan::new("http://127.0.0.1:1", 3).unwrap();
+        let clock = Clock::start();
+        let lost = FetchError::new(ErrorKind::Io, "lost");
+        let one = Trace::start(&plan.page(1), clock).finish(Err(FetchError::timeout(5)));
+        let all = every_page_once(&plan, clock, vec![one], &lost);
+        let kinds: Vec<_> = all.iter().map(|t| t.error_kind()).collect();
+        assert_eq!(
+            kinds,
+            [
+                Some(ErrorKind::Io),
+                Some(ErrorKind::Timeout),
+                Some(ErrorKind::Io)
+            ]
+        );
+        assert_eq!(fail_every_page(&plan, &lost).len(), 3);
     }
 }

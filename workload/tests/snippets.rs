@@ -15,6 +15,9 @@
 //! ```text
 //! SNIPPETS=bless cargo test -p workload --test snippets
 //! ```
+//!
+//! and `SNIPPETS_ONLY=walkthrough/05` (any part of a path) checks or
+//! refreshes only the Markdown files whose path contains it.
 
 use std::path::{Path, PathBuf};
 
@@ -141,9 +144,11 @@ fn check(root: &Path, md: &str, bless: bool) -> (String, Vec<String>) {
 fn shown_code_matches_the_source() {
     let root = root();
     let bless = std::env::var("SNIPPETS").is_ok_and(|v| v == "bless");
+    let only = std::env::var("SNIPPETS_ONLY").unwrap_or_default();
     let mut problems = Vec::new();
     let mut snippets = 0;
-    for file in markdown_files(&root) {
+    let files = markdown_files(&root).into_iter();
+    for file in files.filter(|f| f.to_string_lossy().contains(only.as_str())) {
         let md = std::fs::read_to_string(&file).unwrap();
         snippets += md.matches("<!-- snippet:").count();
         let (fixed, found) = check(&root, &md, bless);
@@ -155,7 +160,7 @@ fn shown_code_matches_the_source() {
         }
     }
     assert!(
-        snippets > 0,
+        snippets > 0 || !only.is_empty(),
         "no snippet markers found: the walkthrough shows no checked code"
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));

@@ -37,6 +37,10 @@ struct Args {
     /// Runtime worker threads.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: u16,
+    /// Close a connection that has not sent its whole request head this many ms after it was accepted.
+    #[arg(long, value_name = "MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout_ms: u64,
 }
 
 fn main() -> ExitCode {
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         listeners: args.listeners as usize,
         backlog: args.backlog,
         threads: args.threads as usize,
+        header_timeout: Duration::from_millis(args.header_timeout_ms),
     };
     let server = match Server::start(config) {
         Ok(s) => s,
@@ -77,8 +82,17 @@ fn main() -> ExitCode {
     );
     let _ = signals.wait();
     let served = server.served();
+    let holds = server.holds();
     server.stop();
-    eprintln!("stopped after serving {served} pages");
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    match holds.mean() {
+        Some(mean) => eprintln!(
+            "stopped after serving {served} pages, held {:.3} ms on average, {:.3} ms at most",
+            ms(mean),
+            ms(holds.max)
+        ),
+        None => eprintln!("stopped after serving {served} pages"),
+    }
     ExitCode::SUCCESS
 }
 

@@ -1,0 +1,47 @@
+//! # Lesson 8: completion I/O: submit the operations, reap their results
+//!
+//! The fifth of the five I/O models in 《Python(线程进程3)》, asynchronous
+//! I/O: the program does not wait for a socket to be *ready* and then act
+//! (lessons 4 and 5); it hands the kernel the whole operation - connect,
+//! send, receive into this memory - and later learns that it is *done*.
+//! On Linux that is io_uring: two queues shared with the kernel, one of
+//! submissions, one of completions.
+//!
+//! - [`uring`]: the ten-page fetch by hand on the `io-uring` crate: one
+//!   ring, one state machine per page, driven by completions.
+//! - [`compio_rt`]: the same fetch with async/await on compio, a runtime
+//!   built on io_uring: the code looks like tokio's, but each buffer is
+//!   passed to the kernel by value and handed back.
+//! - [`probe`]: whether io_uring can be used here at all, and if not, why.
+
+pub mod availability;
+mod bufring;
+pub mod compio_rt;
+pub mod ring;
+pub mod uring;
+
+pub use availability::probe;
+use workload::Concurrency;
+
+/// The lesson's table: the hand-written loop first, then the runtime.
+pub const LESSON: workload::Lesson = workload::Lesson {
+    name: "completion",
+    about: "Lesson 8: completion I/O on io_uring: submit operations, reap completions",
+    variants: &[
+        workload::Variant::new(
+            "uring",
+            "one ring by hand: socket, connect, send, recv, close submitted; completions reaped",
+            Concurrency::All,
+            uring::fetch_all,
+        )
+        .available(probe),
+        workload::Variant::new(
+            "compio",
+            "async/await on compio's io_uring driver: a task per page, buffers passed by value",
+            Concurrency::All,
+            compio_rt::fetch_all,
+        )
+        .available(probe),
+    ],
+    flags: workload::Flags::NONE,
+};
