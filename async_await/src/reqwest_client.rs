@@ -1,8 +1,8 @@
-//! Variant `reqwest`: what production code writes (the seed's aiohttp).
+//! Variant `reqwest`: what production code writes (the tutorial's aiohttp).
 //!
 //! No socket, no reader loop: one shared `reqwest::Client` (its settings,
 //! a connection pool, hyper speaking the HTTP underneath) and
-//! `client.get(url).send()`. The seed's last listing opens a new
+//! `client.get(url).send()`. The tutorial's last listing opens a new
 //! `aiohttp.ClientSession` per request; the client is meant to be built
 //! once and cloned (a clone shares the pool), which is what [`fetch_all`]
 //! does. Against a server that closes every connection the pool has
@@ -115,11 +115,11 @@ async fn crawl(
             trace.started();
             let mut result = fetch(&client, &plan, &page, &mut trace, save.is_some()).await;
             if let (Some(dir), Ok(body)) = (&save, &mut result) {
-                // tokio::fs: the write runs on the blocking pool, like
-                // spawn_blocking in the tokio variant, behind one call.
+                // The write runs on the blocking pool (spawn_blocking, as in
+                // the tokio variant), never through a symlink.
                 let path = crate::save_path(dir, page.index);
                 let bytes = body.body.take().unwrap_or_default();
-                if let Err(e) = tokio::fs::write(&path, bytes).await {
+                if let Err(e) = crate::save::write_async(&plan, &path, bytes).await {
                     result = Err(crate::save_error(&path, e));
                 }
             }
@@ -188,12 +188,15 @@ async fn fetch(
             kept.extend_from_slice(&chunk);
         }
     }
-    Ok(Body {
+    let body = Body {
         status: status.as_u16(),
         bytes,
         crc32: crc.finalize(),
         body: kept,
-    })
+    };
+    // `--cpu-us`: the page's computing, inside its task.
+    workload::cpu::spend(plan.cpu, &body);
+    Ok(body)
 }
 // ANCHOR_END: fetch
 

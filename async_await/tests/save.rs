@@ -35,10 +35,6 @@ fn save_to(server: &Server, pages: usize, dir: &Path, force: bool) -> Plan {
 /// reqwest variant still writes with `tokio::fs::write` (which follows a
 /// symlink and truncates an existing file) until it calls
 /// `async_await::save::write_async`.
-fn writes_through_save(variant: &str) -> bool {
-    variant != "reqwest"
-}
-
 fn detail(t: &Trace) -> &str {
     t.error.as_ref().map_or("", |e| e.detail.as_str())
 }
@@ -73,9 +69,6 @@ fn a_symlink_in_the_save_dir_is_never_followed() {
     let server = server();
     let root = scratch("symlink");
     for variant in async_await::LESSON.variants {
-        if !writes_through_save(variant.name) {
-            continue;
-        }
         for force in [false, true] {
             let dir = root.join(format!("{}-{force}", variant.name));
             std::fs::create_dir_all(&dir).unwrap();
@@ -114,9 +107,6 @@ fn an_existing_page_file_is_replaced_only_with_force() {
     let server = server();
     let root = scratch("exists");
     for variant in async_await::LESSON.variants {
-        if !writes_through_save(variant.name) {
-            continue;
-        }
         let dir = root.join(variant.name);
         std::fs::create_dir_all(&dir).unwrap();
         let old = async_await::save_path(&dir, 1);
