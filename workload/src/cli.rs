@@ -379,7 +379,7 @@ pub fn summary(r: &Report) -> String {
     if let (Some(hold), Some(own)) = (held, r.client_overhead_ms()) {
         let _ = writeln!(
             out,
-            "server held each page up to {hold:.1} ms; the client's own time beyond the holds: {own:.1} ms"
+            "server holds: up to {hold:.1} ms each; the client's own time beyond them: {own:.1} ms"
         );
     }
     out
