@@ -143,8 +143,8 @@ impl SweepReport<'_> {
         let load = |l: Option<f64>| l.map_or("?".into(), |l| format!("{l:.2}"));
         let mut out = format!(
             "# The sweep: every lesson from {} to {} pages\n\n\
-             Measured on {} on {}; load average {} at the start and {} at the end (other work on the machine \
-             shows here); {:.0} s in all.\n\n\
+             Measured on {} on {}; load average {} at the start and {} at the end; \
+             {:.0} s in all.\n\n\
              One `page-server` process answering after {} ms; every lesson variant run as a child process with \
              `--json --url`, median of {} run(s) per cell.\n\nReproduce: `{}`\n\n",
             c.pages.first().copied().unwrap_or(0),
