@@ -45,7 +45,7 @@ fn hash_rounds(seed: u32, rounds: u64) -> u32 {
 /// Time a batch of rounds on this thread's own CPU clock (so being
 /// preempted meanwhile does not count) and keep the fastest of a few tries.
 fn calibrate() -> f64 {
-    const ROUNDS: u64 = 2000;
+    const ROUNDS: u64 = 20_000;
     let mut best = f64::INFINITY;
     for _ in 0..5 {
         let before = thread_cpu();
