@@ -329,6 +329,7 @@ pub fn chart(config: &Config, rows: &[Row]) -> Result<String> {
             tutorial_note: String::new(),
         })
         .collect();
+    let latency = config.latency_ms as f64;
     charts::bars(
         &format!(
             "{} pages at {} ms latency, {} µs of CPU each: wall time",
@@ -339,17 +340,22 @@ pub fn chart(config: &Config, rows: &[Row]) -> Result<String> {
         "wall time, ms",
         ["wall time", ""],
         &bars,
+        // A variant with every page in flight waits one latency, then
+        // computes: the lines sit at that latency plus the work.
         &[
             Line {
-                label: format!("N x cpu = {} ms (serialised)", ms(config.serial_ms())),
-                value: config.serial_ms(),
+                label: format!(
+                    "one latency + N x cpu = {} ms (serialised)",
+                    ms(latency + config.serial_ms())
+                ),
+                value: latency + config.serial_ms(),
             },
             Line {
                 label: format!(
-                    "N x cpu / cores = {} ms (parallel)",
-                    ms(config.parallel_ms())
+                    "one latency + N x cpu / cores = {} ms (parallel)",
+                    ms(latency + config.parallel_ms())
                 ),
-                value: config.parallel_ms(),
+                value: latency + config.parallel_ms(),
             },
         ],
         Some(axis_end(config, rows)),
