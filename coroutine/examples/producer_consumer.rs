@@ -1,6 +1,6 @@
-//! The seed's producer / consumer (seed 002, "yield and coroutines"), twice.
+//! The producer / consumer of 《Python(线程进程3)》 ("yield and coroutines"), twice.
 //!
-//! 1. With a generator, the seed's way: the consumer is a generator, the
+//! 1. With a generator, the tutorial's way: the consumer is a generator, the
 //!    producer drives it with `send`. No thread, no lock, no queue: `send`
 //!    jumps into the consumer, `yield` jumps back. The generators of the
 //!    `generator` crate (the ones may's coroutines are built on) are
@@ -21,12 +21,12 @@ type Message = u32;
 type Reply = &'static str;
 
 // ANCHOR: generator
-/// The seed's `consumer()`: wait for a message, handle it, answer, again.
-/// `None` is the seed's `if not n: return`. (The `'static` in the scope's
+/// The tutorial's `consumer()`: wait for a message, handle it, answer, again.
+/// `None` is the tutorial's `if not n: return`. (The `'static` in the scope's
 /// type says the generator borrows nothing from its creator.)
 fn consumer(mut scope: Scope<'_, 'static, Message, Reply>) -> Reply {
     let mut reply = "";
-    // The seed's `n = yield r`, but one call deeper: `next_message` does
+    // The tutorial's `n = yield r`, but one call deeper: `next_message` does
     // the yield. The whole call chain, this frame included, is frozen on
     // the generator's own stack until the producer sends again.
     while let Some(n) = next_message(&mut scope, reply) {
@@ -43,19 +43,19 @@ fn next_message(scope: &mut Scope<'_, 'static, Message, Reply>, reply: Reply) ->
 }
 // ANCHOR_END: next_message
 
-/// The seed's `produce(c)`.
+/// The tutorial's `produce(c)`.
 fn with_a_generator() {
     let mut c = Gn::<Message>::new_scoped(consumer);
-    // The seed's `next(c)`: run the consumer up to its first yield.
+    // The tutorial's `next(c)`: run the consumer up to its first yield.
     c.resume();
     for n in 1..=5 {
         println!("[PRODUCER] -> producing {n}...");
-        // The seed's `c.send(n)`: switch to the consumer, come back with
+        // The tutorial's `c.send(n)`: switch to the consumer, come back with
         // its answer. Same thread, no lock, no queue.
         let r = c.send(n);
         println!("[PRODUCER] consumer returned: {r}");
     }
-    // The seed's `c.close()`: send "nothing", the consumer returns.
+    // The tutorial's `c.close()`: send "nothing", the consumer returns.
     let last = c.raw_send(None);
     println!("[PRODUCER] consumer ended: {last:?}");
 }
@@ -77,7 +77,7 @@ fn with_may_coroutines() {
         may::coroutine::spawn(move || {
             for n in messages.iter() {
                 println!("[CONSUMER] <- consuming {n}...");
-                // The seed sleeps here; may's sleep suspends this coroutine
+                // The tutorial sleeps here; may's sleep suspends this coroutine
                 // only, not the worker thread.
                 may::coroutine::sleep(Duration::from_millis(100));
                 if to_producer.send("200 OK").is_err() {
@@ -101,7 +101,7 @@ fn with_may_coroutines() {
                 }
             }
             // Dropping the sender closes the channel: the consumer's loop
-            // ends, the seed's `c.close()`.
+            // ends, the tutorial's `c.close()`.
         })
     };
     for (who, handle) in [("producer", producer), ("consumer", consumer)] {
@@ -112,7 +112,7 @@ fn with_may_coroutines() {
 }
 
 fn main() {
-    println!("== a generator and send(), the seed's yield");
+    println!("== a generator and send(), the tutorial's yield");
     with_a_generator();
     println!();
     println!("== two may coroutines and two channels, the gevent way");

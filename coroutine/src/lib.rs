@@ -80,9 +80,9 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
             //    `Clock`, `Arc<Threads>`), which the Builder's bounds check,
             //    so its stack may move between threads.
             // 2. The stack. It has a fixed size and cannot grow. `stack_kb`
-            //    is at least one page; the default is above the deepest use
-            //    of a debug build (coroutine/README.md measures it) and the
-            //    read buffer is kept small. An overflow runs into the guard
+            //    is at least `MIN_STACK_KB`, above the deepest use this
+            //    build makes of it (coroutine/README.md measures it), and
+            //    the read buffer is kept small. An overflow runs into the guard
             //    page below the stack (Rust probes big frames page by page,
             //    so none can jump over it): may reports it and the page
             //    fails, see `stacks::joined`.

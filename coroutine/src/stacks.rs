@@ -69,8 +69,8 @@ pub(crate) fn configure_may() {
         config.set_stack_size(POOL_STACK_WORDS);
         config.set_pool_capacity(1);
         // One worker thread per core (may's default), not pinned to a core:
-        // this machine is shared, and a pinned worker cannot move away from
-        // a busy core.
+        // the page server and other programs share the cores, and a pinned
+        // worker cannot move away from a busy one.
         config.set_worker_pin(false);
     });
 }

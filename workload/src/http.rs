@@ -1,6 +1,6 @@
 //! The HTTP bytes every lesson sends and receives.
 //!
-//! The request is the seed's one-liner, `GET /path HTTP/1.0` with a `Host:`
+//! The request is the tutorial's one-liner, `GET /path HTTP/1.0` with a `Host:`
 //! header. The response is read by the lesson, however its model waits, and
 //! every byte it gets is fed to one [`ResponseReader`]. The reader enforces
 //! the limits while the bytes arrive (head size, `--max-bytes`,

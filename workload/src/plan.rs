@@ -5,7 +5,7 @@ use crate::lesson::Options;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-/// Default size of a page: example.com's page, which the seed fetched.
+/// Default size of a page: example.com's page, which the tutorial fetched.
 pub const DEFAULT_SIZE: usize = 1256;
 /// Default `--max-bytes`: 16 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 16 * 1024 * 1024;
