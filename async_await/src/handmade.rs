@@ -19,22 +19,15 @@ use std::time::Instant;
 use nix::errno::Errno;
 use workload::{Body, Clock, ErrorKind, FetchError, Page, Plan, ResponseReader, Trace};
 
-use crate::mini::{with_deadline, Direction, Executor, Reactor};
+use crate::mini::{self, with_deadline, Direction, Executor, Reactor};
 
 // ANCHOR: fetch_all
 /// `mini`'s loop, with one hand-written [`Fetch`] per page in place of the
 /// compiler's `fetch(..)` future.
 pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
-    let reactor = match Reactor::new() {
-        Ok(r) => r,
-        Err(e) => {
-            let e = FetchError::new(ErrorKind::Resource, format!("epoll_create: {e}"));
-            return workload::fail_every_page(plan, &e);
-        }
-    };
-    let save = match crate::save::Dir::of(plan) {
-        Ok(dir) => dir,
-        Err(e) => return workload::fail_every_page(plan, &e),
+    let (reactor, save) = match mini::start(plan) {
+        Ok(started) => started,
+        Err(failed) => return failed,
     };
     let clock = Clock::start();
     let finished = std::cell::RefCell::new(Vec::with_capacity(plan.pages));
@@ -45,30 +38,17 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
             let mut trace = Trace::start(&page, clock);
             let deadline = Instant::now() + plan.timeout;
             let fetch = Fetch::new(reactor, plan, &page, &mut trace, save.is_some());
-            let mut result = with_deadline(reactor, deadline, fetch)
-                .await
-                .unwrap_or_else(|| Err(FetchError::timeout(plan.timeout.as_millis())));
-            if let Ok(body) = &mut result {
-                // On the loop's one thread, as in `mini`: while a page
-                // computes, no socket is looked at.
-                workload::cpu::spend(plan.cpu, body);
-                if let Some(dir) = save {
-                    // SHORTCUT (as in `mini`): this write blocks the loop.
-                    if let Err(e) = dir.write(page.index, &body.body.take().unwrap_or_default()) {
-                        result = Err(e);
-                    }
-                }
-            }
+            let fetched = with_deadline(reactor, deadline, fetch).await;
+            // The body's --cpu-us and --save, as in `mini`, on the one thread.
+            let result = fetched.and_then(|r| mini::after_fetch(plan, save, page.index, r));
+            let result =
+                result.unwrap_or_else(|| Err(FetchError::timeout(plan.timeout.as_millis())));
             finished_ref.borrow_mut().push(trace.finish(result));
         });
     }
     let outcome = executor.run(reactor);
     drop(executor);
-    let error = match outcome {
-        Ok(()) => FetchError::new(ErrorKind::Io, "the task ended without a trace"),
-        Err(e) => FetchError::new(ErrorKind::Io, format!("the event loop failed: {e}")),
-    };
-    workload::every_page_once(plan, clock, finished.into_inner(), &error)
+    mini::every_page_once(plan, clock, outcome, finished.into_inner())
 }
 // ANCHOR_END: fetch_all
 

@@ -48,16 +48,9 @@ use workload::{Body, Clock, ErrorKind, FetchError, Page, Plan, ResponseReader, T
 /// Build the reactor and the executor, spawn one task per page, run the
 /// loop until every task is done: the tutorial's `__main__`.
 pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
-    let reactor = match Reactor::new() {
-        Ok(r) => r,
-        Err(e) => {
-            let e = FetchError::new(ErrorKind::Resource, format!("epoll_create: {e}"));
-            return workload::fail_every_page(plan, &e);
-        }
-    };
-    let save = match crate::save::Dir::of(plan) {
-        Ok(dir) => dir,
-        Err(e) => return workload::fail_every_page(plan, &e),
+    let (reactor, save) = match start(plan) {
+        Ok(started) => started,
+        Err(failed) => return failed,
     };
     let clock = Clock::start();
     // The tasks borrow these; the executor is done with them before they go.
@@ -74,35 +67,69 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
                 fetch(reactor, plan, &page, &mut trace, save.is_some()),
             )
             .await;
-            let mut result =
-                fetched.unwrap_or_else(|| Err(FetchError::timeout(plan.timeout.as_millis())));
-            if let Ok(body) = &mut result {
-                // `--cpu-us`: on the loop's one thread, so the pages'
-                // computing runs one page after another, and no socket is
-                // looked at meanwhile.
-                workload::cpu::spend(plan.cpu, body);
-                if let Some(dir) = save {
-                    // SHORTCUT, and the tutorial's warning: this write blocks
-                    // the loop, and every page with it, for as long as the
-                    // disk takes. mini has no thread pool to hand it to; the
-                    // tokio variant uses spawn_blocking.
-                    if let Err(e) = dir.write(page.index, &body.body.take().unwrap_or_default()) {
-                        result = Err(e);
-                    }
-                }
-            }
+            let result = fetched.and_then(|r| after_fetch(plan, save, page.index, r));
+            let result =
+                result.unwrap_or_else(|| Err(FetchError::timeout(plan.timeout.as_millis())));
             finished_ref.borrow_mut().push(trace.finish(result));
         });
     }
     let outcome = executor.run(reactor);
     drop(executor);
+    every_page_once(plan, clock, outcome, finished.into_inner())
+}
+// ANCHOR_END: fetch_all
+
+/// The reactor, and the `--save` folder if asked for; or every page
+/// failed, named, when either cannot be had.
+pub fn start(plan: &Plan) -> Result<(Reactor, Option<crate::save::Dir>), Vec<Trace>> {
+    let reactor = Reactor::new().map_err(|e| {
+        let e = FetchError::new(ErrorKind::Resource, format!("epoll_create: {e}"));
+        workload::fail_every_page(plan, &e)
+    })?;
+    let save = crate::save::Dir::of(plan).map_err(|e| workload::fail_every_page(plan, &e))?;
+    Ok((reactor, save))
+}
+
+/// What a page does once its body is in, on the loop's one thread.
+/// `None` (a page past its deadline) stays `None`.
+pub fn after_fetch(
+    plan: &Plan,
+    save: Option<&crate::save::Dir>,
+    index: usize,
+    mut result: Result<Body, FetchError>,
+) -> Option<Result<Body, FetchError>> {
+    if let Ok(body) = &mut result {
+        // `--cpu-us`: on the loop's one thread, so the pages' computing
+        // runs one page after another, and no socket is looked at
+        // meanwhile.
+        workload::cpu::spend(plan.cpu, body);
+        if let Some(dir) = save {
+            // SHORTCUT, and the tutorial's warning: this write blocks the
+            // loop, and every page with it, for as long as the disk takes.
+            // mini has no thread pool to hand it to; the tokio variant uses
+            // spawn_blocking.
+            if let Err(e) = dir.write(index, &body.body.take().unwrap_or_default()) {
+                result = Err(e);
+            }
+        }
+    }
+    Some(result)
+}
+
+/// One trace per page once the loop has ended: a page whose task left none
+/// is named with the reason the loop gives.
+pub fn every_page_once(
+    plan: &Plan,
+    clock: Clock,
+    outcome: io::Result<()>,
+    finished: Vec<Trace>,
+) -> Vec<Trace> {
     let error = match outcome {
         Ok(()) => FetchError::new(ErrorKind::Io, "the task ended without a trace"),
         Err(e) => FetchError::new(ErrorKind::Io, format!("the event loop failed: {e}")),
     };
-    workload::every_page_once(plan, clock, finished.into_inner(), &error)
+    workload::every_page_once(plan, clock, finished, &error)
 }
-// ANCHOR_END: fetch_all
 
 // ANCHOR: fetch
 /// The tutorial's `Crawler.fetch()` after its `yield from` rewrite: one page,
