@@ -5,32 +5,14 @@
 //! produced a figure exits 1. Nothing here asserts a timing.
 
 use bench_report::{table, LESSONS};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-fn out_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+mod common;
+use common::{out_dir, text};
 
 fn sweep(args: &[&str], out: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bench-report"))
-        .arg("sweep")
-        .args(args)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .expect("the bench-report binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    common::run("sweep", args, out)
 }
 
 fn number(cell: &str) -> f64 {
