@@ -1,22 +1,8 @@
-//! The one median, and the number and duration formats of every table and
+//! The one median (workload's), and the number and duration formats of every table and
 //! chart: the bench's, the sweep's, the cpu command's and the latency
 //! table's.
 
-/// The median of some measurements (the mean of the middle two for an even
-/// count), non-finite values left out; `None` for none.
-pub fn median(values: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    Some(if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2.0
-    })
-}
+pub use workload::stats::median;
 
 /// Milliseconds for a table cell: whole ms from 100 up, one decimal below.
 pub fn ms(v: f64) -> String {

@@ -25,12 +25,8 @@ pub fn print(what: ShowPool, stats: &PoolStats, traces: &[Trace]) {
     eprint!("{out}");
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+fn median(v: Vec<f64>) -> f64 {
+    workload::stats::median(&v).unwrap_or(f64::NAN)
 }
 
 fn max(v: &[f64]) -> f64 {

@@ -26,6 +26,8 @@
 //!
 //! See `docs/ARCHITECTURE.md` for the path of one run.
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 pub mod cpu;
 pub mod http;
@@ -34,6 +36,7 @@ pub mod plan;
 pub mod progress;
 pub mod room;
 pub mod server;
+pub mod stats;
 pub mod trace;
 
 pub use http::{Body, ErrorKind, FetchError, Progress, ResponseReader};
