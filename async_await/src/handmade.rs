@@ -11,15 +11,14 @@
 
 use std::future::Future;
 use std::io::{self, Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use nix::errno::Errno;
 use workload::{Body, Clock, ErrorKind, FetchError, Page, Plan, ResponseReader, Trace};
 
-use crate::mini::{self, with_deadline, Direction, Executor, Reactor};
+use crate::mini::{self, with_deadline, Direction, Executor, Reactor, Socket};
 
 // ANCHOR: fetch_all
 /// `mini`'s loop, with one hand-written [`Fetch`] per page in place of the
@@ -182,7 +181,7 @@ impl Future for Fetch<'_> {
                     response,
                     trace,
                 } => {
-                    match (&socket.stream).write(&request[sent..]) {
+                    match socket.stream().write(&request[sent..]) {
                         Ok(0) => {
                             return Poll::Ready(Err(
                                 io::Error::from(io::ErrorKind::WriteZero).into()
@@ -228,7 +227,7 @@ impl Future for Fetch<'_> {
                 } => {
                     // A local, not a field: no chunk lives across a wait.
                     let mut buf = [0u8; 4096];
-                    match (&socket.stream).read(&mut buf) {
+                    match socket.stream().read(&mut buf) {
                         Ok(n) => {
                             if n > 0 {
                                 trace.first_byte();
@@ -271,53 +270,3 @@ impl Future for Fetch<'_> {
     }
 }
 // ANCHOR_END: poll
-
-/// A non-blocking socket in the reactor's epoll set, for the whole of its
-/// life: leaving the set is part of closing it.
-pub struct Socket<'r> {
-    stream: TcpStream,
-    reactor: &'r Reactor,
-}
-
-impl<'r> Socket<'r> {
-    /// Send the SYN and return at once ("in progress"); the handshake
-    /// completes while the loop does other things.
-    fn connect(reactor: &'r Reactor, addr: SocketAddr) -> io::Result<Socket<'r>> {
-        use socket2::{Domain, Socket as RawSocket, Type};
-        let socket = RawSocket::new(Domain::for_address(addr), Type::STREAM, None)?;
-        socket.set_nonblocking(true)?;
-        match socket.connect(&addr.into()) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(Errno::EINPROGRESS as i32) => {}
-            Err(e) => return Err(e),
-        }
-        let stream: TcpStream = socket.into();
-        reactor.register(&stream)?;
-        Ok(Socket { stream, reactor })
-    }
-
-    /// Has the handshake finished? A failed one leaves its errno in
-    /// SO_ERROR (a refused connection arrives this way). Asking the kernel
-    /// each time keeps a spurious poll (the deadline's timer) harmless.
-    fn connected(&self) -> io::Result<bool> {
-        if let Some(e) = self.stream.take_error()? {
-            return Err(e);
-        }
-        match self.stream.peer_addr() {
-            Ok(_) => Ok(true),
-            Err(e) if e.raw_os_error() == Some(Errno::ENOTCONN as i32) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn wake_when_ready(&self, direction: Direction, cx: &Context<'_>) {
-        self.reactor
-            .wake_when_ready(&self.stream, direction, cx.waker());
-    }
-}
-
-impl Drop for Socket<'_> {
-    fn drop(&mut self) {
-        self.reactor.deregister(&self.stream);
-    }
-}

@@ -191,23 +191,56 @@ impl Drop for Socket<'_> {
     }
 }
 
+impl<'r> Socket<'r> {
+    /// A non-blocking socket, registered with the reactor, its connect
+    /// started: the SYN is sent and the call returns at once with "in
+    /// progress"; the handshake completes while the loop does other things.
+    pub fn connect(reactor: &'r Reactor, addr: SocketAddr) -> io::Result<Socket<'r>> {
+        use socket2::{Domain, Socket as RawSocket, Type};
+        let socket = RawSocket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_nonblocking(true)?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(Errno::EINPROGRESS as i32) => {}
+            Err(e) => return Err(e),
+        }
+        let stream: TcpStream = socket.into();
+        reactor.register(&stream)?;
+        Ok(Socket { stream, reactor })
+    }
+
+    /// Has the handshake finished? A failed one leaves its errno in
+    /// SO_ERROR (connection refused arrives this way). Asking the kernel
+    /// each time is what keeps a spurious poll (the timer woke the task)
+    /// harmless.
+    pub fn connected(&self) -> io::Result<bool> {
+        if let Some(e) = self.stream.take_error()? {
+            return Err(e);
+        }
+        match self.stream.peer_addr() {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(Errno::ENOTCONN as i32) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ask the reactor to wake this task when the socket is ready.
+    pub fn wake_when_ready(&self, direction: Direction, cx: &Context<'_>) {
+        self.reactor
+            .wake_when_ready(&self.stream, direction, cx.waker());
+    }
+
+    /// The socket itself, for its non-blocking reads and writes.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
 /// Start a connect and return the future that finishes it: the tutorial's
 /// `connect(sock, address)` before its `yield from f`.
 pub fn connect(reactor: &Reactor, addr: SocketAddr) -> io::Result<Connect<'_>> {
-    use socket2::{Domain, Socket as RawSocket, Type};
-    let socket = RawSocket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_nonblocking(true)?;
-    // Non-blocking connect sends the SYN and returns at once with "in
-    // progress"; the handshake completes while we do other things.
-    match socket.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(Errno::EINPROGRESS as i32) => {}
-        Err(e) => return Err(e),
-    }
-    let stream: TcpStream = socket.into();
-    reactor.register(&stream)?;
     Ok(Connect {
-        socket: Some(Socket { stream, reactor }),
+        socket: Some(Socket::connect(reactor, addr)?),
     })
 }
 
@@ -224,22 +257,13 @@ impl<'r> Future for Connect<'r> {
         let Some(socket) = &self.socket else {
             return Poll::Ready(Err(io::Error::other("Connect polled after it finished")));
         };
-        // A failed handshake leaves its errno in SO_ERROR (connection
-        // refused arrives this way).
-        if let Some(e) = socket.stream.take_error()? {
-            return Poll::Ready(Err(e));
-        }
-        match socket.stream.peer_addr() {
+        match socket.connected() {
             // Connected: hand the socket to the caller.
-            Ok(_) => Poll::Ready(self.socket.take().ok_or_else(|| io::Error::other("gone"))),
+            Ok(true) => Poll::Ready(self.socket.take().ok_or_else(|| io::Error::other("gone"))),
             // Still in progress: writable is what a finished handshake looks
-            // like to epoll, so wait for that. This poll may be a spurious
-            // one (the timer woke the task); asking the kernel again is
-            // what keeps that harmless.
-            Err(e) if e.raw_os_error() == Some(Errno::ENOTCONN as i32) => {
-                socket
-                    .reactor
-                    .wake_when_ready(&socket.stream, Direction::Write, cx.waker());
+            // like to epoll, so wait for that.
+            Ok(false) => {
+                socket.wake_when_ready(Direction::Write, cx);
                 Poll::Pending
             }
             Err(e) => Poll::Ready(Err(e)),

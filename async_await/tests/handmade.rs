@@ -6,7 +6,7 @@
 use std::mem::{size_of, size_of_val};
 use std::net::SocketAddr;
 
-use async_await::handmade::{self, Fetch};
+use async_await::handmade::Fetch;
 use async_await::mini::{self, Reactor};
 use workload::{Clock, Plan, ResponseReader, Trace};
 
@@ -34,7 +34,7 @@ fn the_handmade_future_is_no_larger_than_its_largest_state_and_a_tag() {
 
     // Each state's fields laid end to end (as `Fetch`'s variants list them).
     let (socket, bytes, reader) = (
-        size_of::<handmade::Socket>(),
+        size_of::<mini::Socket>(),
         size_of::<Vec<u8>>(),
         size_of::<ResponseReader>(),
     );

@@ -6,20 +6,9 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn serves_until_sigint_then_exits_cleanly() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_page-server"))
-        .args(["--port", "0", "--latency-ms", "1", "--size", "100"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let (mut child, url) = page_server(&["--latency-ms", "1", "--size", "100"], None);
 
-    let plan = workload::Plan::new(url, 3).unwrap();
+    let plan = workload::Plan::new(&url, 3).unwrap();
     let page = plan.page(2);
     let mut s = std::net::TcpStream::connect(page.addr).unwrap();
     s.write_all(&page.request()).unwrap();
