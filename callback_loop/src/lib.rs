@@ -20,6 +20,7 @@ use std::os::fd::{BorrowedFd, RawFd};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
+use workload::serve::ServeVariant;
 use workload::{Body, Clock, Concurrency, Deadline, ErrorKind, FetchError, Page, Plan};
 use workload::{Progress, ResponseReader, Trace};
 
@@ -34,6 +35,8 @@ mod select;
 #[allow(unsafe_code)]
 mod sigio;
 mod timers;
+
+pub mod serve;
 
 pub use epoll::EpollSelector;
 pub use event_loop::EventLoop;
@@ -74,7 +77,26 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         ),
     ],
     flags: workload::Flags::NONE,
-    servers: &[],
+    // The same three selectors, serving: one thread, every connection at
+    // once, the think time a timer (`serve.rs`).
+    servers: &[
+        ServeVariant::new(
+            "epoll",
+            "one thread, epoll and callbacks; the think time is a timer",
+            serve::serve_epoll,
+        ),
+        ServeVariant::new(
+            "poll",
+            "the same loop over poll: every wait hands the kernel every connection",
+            serve::serve_poll,
+        ),
+        ServeVariant::new(
+            "select",
+            "the same loop over select: a connection numbered FD_SETSIZE (1024) or above is closed",
+            serve::serve_select,
+        )
+        .fd_ceiling(FD_SETSIZE),
+    ],
     worker: None,
 };
 
