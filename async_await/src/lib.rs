@@ -11,8 +11,7 @@
 // disposition); everything else is safe.
 #![deny(unsafe_code)]
 
-use std::path::{Path, PathBuf};
-use workload::{Concurrency, FetchError, Plan};
+use workload::Concurrency;
 
 pub use save::SaveFlags;
 
@@ -113,20 +112,3 @@ pub mod save;
 // Ctrl-C for the tokio variants, and SIGINT given back after the run.
 #[allow(unsafe_code)]
 pub mod sigint;
-
-// The `--save` helpers by the names `reqwest_client.rs` calls.
-
-/// The `--save` directory, created if it is missing; `None` without `--save`.
-pub fn save_dir(plan: &Plan) -> Result<Option<PathBuf>, FetchError> {
-    Ok(save::Dir::of(plan)?.map(|dir| dir.path))
-}
-
-/// Where `--save` puts page `index`.
-pub fn save_path(dir: &Path, index: usize) -> PathBuf {
-    save::path(dir, index)
-}
-
-/// The error of a page whose file could not be written.
-pub fn save_error(path: &Path, e: impl std::fmt::Display) -> FetchError {
-    save::error(path, e)
-}
