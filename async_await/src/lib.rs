@@ -11,6 +11,7 @@
 // disposition); everything else is safe.
 #![deny(unsafe_code)]
 
+use workload::serve::ServeVariant;
 use workload::Concurrency;
 
 pub use save::SaveFlags;
@@ -72,7 +73,31 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         ),
     ],
     flags: workload::Flags::of::<SaveFlags>(),
-    servers: &[],
+    servers: &[
+        ServeVariant::new(
+            "tokio",
+            "a task per connection, written by hand on tokio's current-thread runtime: \
+             read a head, sleep the think time, write; one thread",
+            serve::tokio_tasks::serve,
+        ),
+        ServeVariant::new(
+            "tokio-mt",
+            "the same tasks on tokio's multi-thread runtime (one worker thread per core)",
+            serve::tokio_tasks::serve_mt,
+        ),
+        ServeVariant::new(
+            "mini",
+            "the same program on the hand-made runtime: mini's reactor and timers, an \
+             executor whose tasks spawn tasks; no tokio",
+            serve::mini::serve,
+        ),
+        ServeVariant::new(
+            "hyper",
+            "hyper's HTTP/1 server on tokio, what production code writes; also the \
+             tutorial's aiohttp lookup, GET /<name> answered with JSON",
+            serve::hyper_server::serve,
+        ),
+    ],
     worker: None,
 };
 
@@ -108,6 +133,9 @@ pub mod pinning;
 // `--save DIR` and `--force`: writing the pages without following or
 // overwriting what is already there.
 pub mod save;
+
+// The servers: `<lesson> serve --variant tokio | tokio-mt | mini | hyper`.
+pub mod serve;
 
 // Ctrl-C for the tokio variants, and SIGINT given back after the run.
 #[allow(unsafe_code)]
