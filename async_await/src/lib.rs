@@ -6,6 +6,10 @@
 //! ready. The tutorial builds a `Future`, a `Task` and an event loop by hand,
 //! then swaps them for asyncio and aiohttp; the variants below do the same in
 //! Rust. The chapter is `walkthrough/07-async_await.md`.
+//!
+//! The lesson also serves the pages (`async_await serve`): a task per
+//! connection, on tokio, on the hand-made runtime, and through hyper; see
+//! `serve`.
 
 // The only `unsafe` code is in `sigint` (reading and restoring SIGINT's
 // disposition); everything else is safe.
