@@ -17,8 +17,6 @@
 mod closing;
 mod executor;
 
-pub use executor::yield_now;
-
 use std::future::{poll_fn, Future};
 use std::io::{self, Read as _};
 use std::net::{Shutdown as Both, TcpListener, TcpStream};

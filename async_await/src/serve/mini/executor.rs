@@ -3,8 +3,8 @@
 //! server cannot:
 //!
 //! - a task can spawn tasks (the accept loop spawns one per connection),
-//!   through a [`Spawner`]: the new task waits in a queue and starts on the
-//!   executor's next round;
+//!   through a [`Spawner`]: the new task waits in a queue and joins the
+//!   ready queue as soon as the task that spawned it has been polled;
 //! - a finished task's slot is given to the next task, so a server that
 //!   runs for days holds as many slots as it ever had connections at once;
 //! - [`block_on`](Executor::block_on) runs until its first task, the
@@ -86,6 +86,14 @@ impl<'a> Executor<'a> {
         id
     }
 
+    /// The tasks spawned since the last look, started.
+    fn start_spawned(&mut self) {
+        let spawned = std::mem::take(&mut *self.spawner.queue.borrow_mut());
+        for future in spawned {
+            self.start(future);
+        }
+    }
+
     // ANCHOR: block_on
     /// Run `main`, and every task it spawns, until `main` ends; then drop
     /// the tasks left and return what `main` returned.
@@ -100,11 +108,6 @@ impl<'a> Executor<'a> {
             self.start(Box::pin(async move { outcome.set(Some(main.await)) }))
         };
         loop {
-            // The tasks spawned since the last round join the ready queue.
-            let spawned = std::mem::take(&mut *self.spawner.queue.borrow_mut());
-            for future in spawned {
-                self.start(future);
-            }
             // mini's loop: poll every task whose waker was called.
             loop {
                 let next = self
@@ -122,40 +125,25 @@ impl<'a> Executor<'a> {
                 task.waker.queued.store(false, Ordering::Release);
                 let waker = Waker::from(task.waker.clone());
                 let mut cx = Context::from_waker(&waker);
-                if task.future.as_mut().poll(&mut cx).is_ready() {
+                let finished = task.future.as_mut().poll(&mut cx).is_ready();
+                // The tasks it spawned join the ready queue, behind it.
+                self.start_spawned();
+                if finished {
                     self.tasks[id] = None; // frees the task's state machine
                     self.free.push(id);
                     if id == main_id {
                         // The server is done: drop the tasks left.
-                        self.tasks.clear();
-                        self.free.clear();
+                        self.tasks.iter_mut().for_each(|slot| *slot = None);
+                        self.free = (0..self.tasks.len()).collect();
                         self.spawner.queue.borrow_mut().clear();
                         return outcome.take().unwrap_or(Ok(()));
                     }
                 }
             }
-            // Sleep in epoll_wait only when nothing new is waiting to start.
-            if self.spawner.queue.borrow().is_empty() {
-                reactor.turn()?;
-            }
+            reactor.turn()?;
         }
     }
     // ANCHOR_END: block_on
-}
-
-/// Let the other ready tasks run before this one goes on: it wakes itself
-/// and answers `Pending` once.
-pub async fn yield_now() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            return std::task::Poll::Ready(());
-        }
-        yielded = true;
-        cx.waker().wake_by_ref();
-        std::task::Poll::Pending
-    })
-    .await
 }
 
 impl Default for Executor<'_> {
@@ -168,20 +156,36 @@ impl Default for Executor<'_> {
 mod tests {
     use super::*;
 
-    /// Tasks spawned by a task run, and the loop ends with the first task
-    /// even if others still wait.
+    /// Let the other ready tasks run before this one goes on: it wakes itself
+    /// and answers `Pending` once.
+    async fn yield_now() {
+        let mut yielded = false;
+        std::future::poll_fn(|cx| {
+            if yielded {
+                return std::task::Poll::Ready(());
+            }
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        })
+        .await
+    }
+
+    /// Tasks spawned by a task run, reuse the slots of those that ended,
+    /// and the loop ends with the first task even if others still wait.
     #[test]
-    fn tasks_spawn_tasks_and_slots_are_reused() {
+    fn tasks_spawn_tasks_reuse_slots_and_end_with_the_first() {
         let reactor = Reactor::new().unwrap();
         let ran = Cell::new(0);
         let mut executor = Executor::new();
         let spawner = executor.spawner();
         let ran_ref = &ran;
         let result = executor.block_on(&reactor, async move {
-            for _ in 0..3 {
+            for round in 1..=3 {
                 spawner.spawn(async move { ran_ref.set(ran_ref.get() + 1) });
-                // Give the executor a round to run it.
-                yield_now().await;
+                while ran_ref.get() < round {
+                    yield_now().await;
+                }
             }
             // One that never ends: dropped when main returns.
             spawner.spawn(std::future::pending());
@@ -190,6 +194,11 @@ mod tests {
         });
         result.unwrap();
         assert_eq!(ran.get(), 3);
-        assert!(executor.tasks.is_empty(), "the pending task was dropped");
+        assert!(
+            executor.tasks.iter().all(Option::is_none),
+            "the pending task was dropped"
+        );
+        // main's slot, and one the four others took in turn.
+        assert_eq!(executor.tasks.len(), 2);
     }
 }
