@@ -429,9 +429,12 @@ pub fn command(lesson: &Lesson) -> clap::Command {
             a.value_parser(PossibleValuesParser::new(fetch_names))
         })
         .mut_subcommand("serve", |s| {
-            s.after_help(servers).mut_arg("variant", |a| {
-                a.value_parser(PossibleValuesParser::new(serve_names))
-            })
+            // A later flag wins over an earlier one (scripts append theirs).
+            s.after_help(servers)
+                .args_override_self(true)
+                .mut_arg("variant", |a| {
+                    a.value_parser(PossibleValuesParser::new(serve_names))
+                })
         });
     lesson.flags.augment(cmd)
 }
