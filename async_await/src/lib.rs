@@ -6,13 +6,17 @@
 //! ready. The tutorial builds a `Future`, a `Task` and an event loop by hand,
 //! then swaps them for asyncio and aiohttp; the variants below do the same in
 //! Rust. The chapter is `walkthrough/07-async_await.md`.
+//!
+//! The lesson also serves the pages (`async_await serve`): a task per
+//! connection, on tokio, on the hand-made runtime, and through hyper; see
+//! `serve`.
 
 // The only `unsafe` code is in `sigint` (reading and restoring SIGINT's
 // disposition); everything else is safe.
 #![deny(unsafe_code)]
 
-use std::path::{Path, PathBuf};
-use workload::{Concurrency, FetchError, Plan};
+use workload::serve::ServeVariant;
+use workload::Concurrency;
 
 pub use save::SaveFlags;
 
@@ -73,7 +77,31 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         ),
     ],
     flags: workload::Flags::of::<SaveFlags>(),
-    servers: &[],
+    servers: &[
+        ServeVariant::new(
+            "tokio",
+            "a task per connection, written by hand on tokio's current-thread runtime: \
+             read a head, sleep the think time, write; one thread",
+            serve::tokio_tasks::serve,
+        ),
+        ServeVariant::new(
+            "tokio-mt",
+            "the same tasks on tokio's multi-thread runtime (one worker thread per core)",
+            serve::tokio_tasks::serve_mt,
+        ),
+        ServeVariant::new(
+            "mini",
+            "the same program on the hand-made runtime: mini's reactor and timers, an \
+             executor whose tasks spawn tasks; no tokio",
+            serve::mini::serve,
+        ),
+        ServeVariant::new(
+            "hyper",
+            "hyper's HTTP/1 server on tokio, what production code writes; also the \
+             tutorial's aiohttp lookup, GET /<name> answered with JSON",
+            serve::hyper_server::serve,
+        ),
+    ],
     worker: None,
 };
 
@@ -110,23 +138,9 @@ pub mod pinning;
 // overwriting what is already there.
 pub mod save;
 
+// The servers: `<lesson> serve --variant tokio | tokio-mt | mini | hyper`.
+pub mod serve;
+
 // Ctrl-C for the tokio variants, and SIGINT given back after the run.
 #[allow(unsafe_code)]
 pub mod sigint;
-
-// The `--save` helpers by the names `reqwest_client.rs` calls.
-
-/// The `--save` directory, created if it is missing; `None` without `--save`.
-pub fn save_dir(plan: &Plan) -> Result<Option<PathBuf>, FetchError> {
-    Ok(save::Dir::of(plan)?.map(|dir| dir.path))
-}
-
-/// Where `--save` puts page `index`.
-pub fn save_path(dir: &Path, index: usize) -> PathBuf {
-    save::path(dir, index)
-}
-
-/// The error of a page whose file could not be written.
-pub fn save_error(path: &Path, e: impl std::fmt::Display) -> FetchError {
-    save::error(path, e)
-}

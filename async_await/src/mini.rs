@@ -163,7 +163,7 @@ pub async fn fetch(
 // ANCHOR_END: fetch
 
 /// Write all of `data`, a `Write` at a time.
-async fn write_all(socket: &Socket<'_>, mut data: &[u8]) -> io::Result<()> {
+pub(crate) async fn write_all(socket: &Socket<'_>, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
         let n = Write { socket, data }.await?;
         if n == 0 {
@@ -181,8 +181,8 @@ async fn write_all(socket: &Socket<'_>, mut data: &[u8]) -> io::Result<()> {
 /// A non-blocking socket in the reactor's epoll set; leaving it is part of
 /// closing it.
 pub struct Socket<'r> {
-    stream: TcpStream,
-    reactor: &'r Reactor,
+    pub(crate) stream: TcpStream,
+    pub(crate) reactor: &'r Reactor,
 }
 
 impl Drop for Socket<'_> {
@@ -333,9 +333,9 @@ impl Future for Read<'_, '_> {
 
 /// Ready at `at`.
 pub struct Sleep<'r> {
-    reactor: &'r Reactor,
-    at: Instant,
-    registered: bool,
+    pub(crate) reactor: &'r Reactor,
+    pub(crate) at: Instant,
+    pub(crate) registered: bool,
 }
 
 impl Future for Sleep<'_> {
@@ -452,8 +452,8 @@ impl Reactor {
     /// harmless, the next try sees the data. The tutorial instead registers
     /// before each wait and unregisters after it: two more system calls per
     /// wait, which tokio (like this file) does without.
-    pub fn register(&self, stream: &TcpStream) -> io::Result<()> {
-        let fd = stream.as_raw_fd();
+    pub fn register(&self, stream: &impl AsFd) -> io::Result<()> {
+        let fd = stream.as_fd().as_raw_fd();
         let interest = EpollFlags::EPOLLIN
             | EpollFlags::EPOLLOUT
             | EpollFlags::EPOLLRDHUP
@@ -466,15 +466,21 @@ impl Reactor {
 
     /// Take a socket out of the set before it is closed, and forget its
     /// wakers (its fd number will be reused by the next socket).
-    pub fn deregister(&self, stream: &TcpStream) {
+    pub fn deregister(&self, stream: &impl AsFd) {
         let _ = self.epoll.delete(stream.as_fd());
-        self.waiting.borrow_mut().remove(&stream.as_raw_fd());
+        self.waiting
+            .borrow_mut()
+            .remove(&stream.as_fd().as_raw_fd());
     }
 
     /// The tutorial's `selector.register(fd, EVENT_READ, on_readable)`: when
     /// this socket is ready in this direction, wake this task.
-    pub fn wake_when_ready(&self, stream: &TcpStream, direction: Direction, waker: &Waker) {
-        if let Some(w) = self.waiting.borrow_mut().get_mut(&stream.as_raw_fd()) {
+    pub fn wake_when_ready(&self, stream: &impl AsFd, direction: Direction, waker: &Waker) {
+        if let Some(w) = self
+            .waiting
+            .borrow_mut()
+            .get_mut(&stream.as_fd().as_raw_fd())
+        {
             let slot = match direction {
                 Direction::Read => &mut w.read,
                 Direction::Write => &mut w.write,
@@ -497,7 +503,7 @@ impl Reactor {
     /// The thread spends nearly all of its life in here, in the kernel,
     /// using no CPU - lesson 5's loop, now waking tasks instead of calling
     /// callbacks.
-    fn turn(&self) -> io::Result<()> {
+    pub(crate) fn turn(&self) -> io::Result<()> {
         let timeout = match self.timers.borrow().peek() {
             // Round up: waking a millisecond early would only turn again.
             Some(t) => {
@@ -564,11 +570,11 @@ impl Reactor {
 // ANCHOR: waker
 /// A waker that puts its task's number on the ready queue: the tutorial's
 /// `future.add_done_callback(task.step)`, reduced to "step me again".
-struct TaskWaker {
-    task: usize,
+pub(crate) struct TaskWaker {
+    pub(crate) task: usize,
     /// Already on the queue: a second wake before the poll adds nothing.
-    queued: AtomicBool,
-    ready: Arc<Mutex<VecDeque<usize>>>,
+    pub(crate) queued: AtomicBool,
+    pub(crate) ready: Arc<Mutex<VecDeque<usize>>>,
 }
 
 impl Wake for TaskWaker {
@@ -590,9 +596,9 @@ impl Wake for TaskWaker {
 // ANCHOR_END: waker
 
 /// A task: the tutorial's `Task(crawler.fetch())`, a future driven to the end.
-struct Task<'a> {
-    future: Pin<Box<dyn Future<Output = ()> + 'a>>,
-    waker: Arc<TaskWaker>,
+pub(crate) struct Task<'a> {
+    pub(crate) future: Pin<Box<dyn Future<Output = ()> + 'a>>,
+    pub(crate) waker: Arc<TaskWaker>,
 }
 
 /// The tutorial's `loop()`: run ready tasks; when none is ready, turn the

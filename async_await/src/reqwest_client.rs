@@ -43,7 +43,7 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
             return workload::fail_every_page(plan, &e);
         }
     };
-    let save = match crate::save_dir(plan) {
+    let save = match crate::save::Dir::of(plan) {
         Ok(dir) => dir,
         Err(e) => return workload::fail_every_page(plan, &e),
     };
@@ -87,11 +87,7 @@ fn client(plan: &Plan) -> reqwest::Result<reqwest::Client> {
 }
 // ANCHOR_END: client
 
-async fn crawl(
-    plan: &Plan,
-    client: reqwest::Client,
-    save: Option<std::path::PathBuf>,
-) -> Vec<Trace> {
+async fn crawl(plan: &Plan, client: reqwest::Client, save: Option<crate::save::Dir>) -> Vec<Trace> {
     let clock = Clock::start();
     let limit = Arc::new(Semaphore::new(plan.in_flight()));
     let plan = Arc::new(plan.clone());
@@ -115,12 +111,10 @@ async fn crawl(
             trace.started();
             let mut result = fetch(&client, &plan, &page, &mut trace, save.is_some()).await;
             if let (Some(dir), Ok(body)) = (&save, &mut result) {
-                // The write runs on the blocking pool (spawn_blocking, as in
-                // the tokio variant), never through a symlink.
-                let path = crate::save_path(dir, page.index);
-                let bytes = body.body.take().unwrap_or_default();
-                if let Err(e) = crate::save::write_async(&plan, &path, bytes).await {
-                    result = Err(crate::save_error(&path, e));
+                // The tokio variant's save: on the blocking pool
+                // (spawn_blocking), never through a symlink.
+                if let Err(e) = crate::tokio_ct::save_page(dir, page.index, body).await {
+                    result = Err(e);
                 }
             }
             trace.finish(result)

@@ -87,21 +87,11 @@ pub fn path(dir: &Path, index: usize) -> PathBuf {
 }
 
 /// The error of a page whose file could not be written.
-pub fn error(path: &Path, e: impl std::fmt::Display) -> FetchError {
+fn error(path: &Path, e: impl std::fmt::Display) -> FetchError {
     FetchError::new(
         ErrorKind::Io,
         format!("--save: cannot write {}: {e}", path.display()),
     )
-}
-
-/// [`write_file`] with the plan's `--force`, on tokio's blocking pool: for
-/// a caller on the event loop that has a path, not a [`Dir`].
-pub async fn write_async(plan: &Plan, path: &Path, bytes: Vec<u8>) -> io::Result<()> {
-    let force = plan.options::<SaveFlags>().force;
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || write_file(&path, &bytes, force))
-        .await
-        .map_err(io::Error::other)?
 }
 
 /// Write `bytes` to a new file at `path`. Without `force`, anything already

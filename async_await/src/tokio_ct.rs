@@ -263,8 +263,9 @@ async fn compute(plan: &Plan, cpu: CpuWork, body: Body) -> Result<Body, FetchErr
 /// write can stall for as long as the disk likes, and on this one thread
 /// that would stall every page; `spawn_blocking` runs it on tokio's pool of
 /// blocking threads (the tutorial's `loop.run_in_executor(None, saveFile,
-/// ...)`) and this task awaits the result like any other future.
-async fn save_page(
+/// ...)`) and this task awaits the result like any other future. The
+/// reqwest variant saves through here too.
+pub(crate) async fn save_page(
     dir: &Arc<crate::save::Dir>,
     index: usize,
     body: &mut Body,

@@ -31,10 +31,7 @@ fn save_to(server: &Server, pages: usize, dir: &Path, force: bool) -> Plan {
         })
 }
 
-/// The variants whose files are written by `async_await::save`. The
-/// reqwest variant still writes with `tokio::fs::write` (which follows a
-/// symlink and truncates an existing file) until it calls
-/// `async_await::save::write_async`.
+/// The named failure's text, or "" for a page that is ok.
 fn detail(t: &Trace) -> &str {
     t.error.as_ref().map_or("", |e| e.detail.as_str())
 }
@@ -49,7 +46,7 @@ fn save_writes_every_page_on_every_variant() {
         let report = async_await::LESSON.run(variant, &plan, None);
         assert_eq!(report.ok, 3, "{}: {:?}", variant.name, report.traces);
         for i in 0..3 {
-            let saved = std::fs::read(async_await::save_path(&dir, i)).unwrap();
+            let saved = std::fs::read(async_await::save::path(&dir, i)).unwrap();
             assert_eq!(
                 saved,
                 workload::server::page_body(i, 700),
@@ -74,7 +71,7 @@ fn a_symlink_in_the_save_dir_is_never_followed() {
             std::fs::create_dir_all(&dir).unwrap();
             let victim = root.join(format!("victim-{}-{force}", variant.name));
             std::fs::write(&victim, b"precious").unwrap();
-            let link = async_await::save_path(&dir, 0);
+            let link = async_await::save::path(&dir, 0);
             std::os::unix::fs::symlink(&victim, &link).unwrap();
 
             let plan = save_to(&server, 2, &dir, force);
@@ -109,7 +106,7 @@ fn an_existing_page_file_is_replaced_only_with_force() {
     for variant in async_await::LESSON.variants {
         let dir = root.join(variant.name);
         std::fs::create_dir_all(&dir).unwrap();
-        let old = async_await::save_path(&dir, 1);
+        let old = async_await::save::path(&dir, 1);
         std::fs::write(&old, b"old").unwrap();
 
         let report = async_await::LESSON.run(variant, &save_to(&server, 2, &dir, false), None);
