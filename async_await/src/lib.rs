@@ -73,6 +73,8 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         ),
     ],
     flags: workload::Flags::of::<SaveFlags>(),
+    servers: &[],
+    worker: None,
 };
 
 // `tokio` (the default): lesson 1's fetch with `.await` where it blocked,

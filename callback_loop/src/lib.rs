@@ -60,6 +60,8 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         ),
     ],
     flags: workload::Flags::NONE,
+    servers: &[],
+    worker: None,
 };
 
 pub fn fetch_all_epoll(plan: &Plan) -> Vec<Trace> {

@@ -44,4 +44,6 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         .available(probe),
     ],
     flags: workload::Flags::NONE,
+    servers: &[],
+    worker: None,
 };

@@ -16,6 +16,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod serving;
+
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

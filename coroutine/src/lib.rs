@@ -32,6 +32,8 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         fetch_all,
     )],
     flags: workload::Flags::of::<StackFlags>(),
+    servers: &[],
+    worker: None,
 };
 
 /// The lesson's own flag.

@@ -45,6 +45,8 @@ pub const LESSON: workload::Lesson = workload::Lesson {
     .tutorial("processes", 0.6)
     .task_per_page(workload::OsTask::Process)],
     flags: workload::Flags::of::<PoolFlags>(),
+    servers: &[],
+    worker: None,
 };
 
 /// The lesson's own flags.

@@ -50,6 +50,8 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         ),
     ],
     flags: workload::Flags::of::<ThreadFlags>(),
+    servers: &[],
+    worker: None,
 };
 
 /// The lesson's own flag.

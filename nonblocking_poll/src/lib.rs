@@ -40,6 +40,8 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         ),
     ],
     flags: workload::Flags::of::<SpinFlags>(),
+    servers: &[],
+    worker: None,
 };
 
 // Both variants are built from the four single tries below, one

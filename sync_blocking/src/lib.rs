@@ -28,6 +28,8 @@ pub const LESSON: workload::Lesson = workload::Lesson {
     .tutorial("blocking", 4.5)
     .baseline()],
     flags: Flags::NONE,
+    servers: &[],
+    worker: None,
 };
 
 // ANCHOR: sync_way

@@ -5,12 +5,15 @@
 //! named on stderr), 2 for a usage error.
 
 use crate::plan::{BaseUrl, Plan, DEFAULT_MAX_BYTES, DEFAULT_SIZE};
+use crate::serve::{self, ServeConfig, Serving, Shutdown};
 use crate::server::{Server, ServerConfig};
 use crate::trace::{Report, Trace};
-use crate::Lesson;
-use clap::{CommandFactory, FromArgMatches, Parser};
+use crate::{ErrorKind, Lesson};
+use clap::builder::PossibleValuesParser;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -20,7 +23,7 @@ pub const MAX_PAGES: u64 = 1_000_000;
 
 /// The shared flags.
 #[derive(Debug, Clone, Parser)]
-#[command(disable_version_flag = true)]
+#[command(disable_version_flag = true, args_conflicts_with_subcommands = true)]
 pub struct Args {
     /// Number of pages to fetch: page 0 is the base URL, page i is BASE/i.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=MAX_PAGES))]
@@ -37,9 +40,9 @@ pub struct Args {
     pub size: u64,
 
     /// Fetch from this base URL (http:// only) instead of starting the embedded
-    /// server, e.g. http://127.0.0.1:8080 from `page-server`.
-    #[arg(long, value_name = "BASE_URL")]
-    pub url: Option<String>,
+    /// server, e.g. http://127.0.0.1:8080 from `page-server` or a lesson's `serve`.
+    #[arg(long, value_name = "BASE_URL", value_parser = BaseUrl::parse)]
+    pub url: Option<BaseUrl>,
 
     /// Pages in flight at once, for the variants that have workers
     /// (default: the lesson's own, usually every page).
@@ -60,6 +63,11 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub variant: Option<String>,
 
+    /// Name every failed page on stderr, one line each, instead of one line
+    /// per kind of failure with its count and an example.
+    #[arg(long)]
+    pub each_failure: bool,
+
     /// Print exactly one JSON object on stdout instead of the timeline.
     #[arg(long)]
     pub json: bool,
@@ -74,6 +82,60 @@ pub struct Args {
     #[arg(long, value_name = "US", default_value_t = 0,
           value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     pub cpu_us: u64,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What else a lesson binary does besides fetching.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve the pages in this lesson's model: HTTP/1.1 keep-alive, `GET /N` is
+    /// page N, each response held --latency-ms first. Ctrl-C stops it.
+    Serve(ServeArgs),
+}
+
+/// The flags of `<lesson> serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Which server of the lesson to run (listed below; the first is the default).
+    #[arg(long, value_name = "NAME")]
+    pub variant: Option<String>,
+
+    /// Port to listen on; 0 picks a free one (printed at start).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+
+    /// Address to listen on. Only loopback unless you ask for another.
+    #[arg(long, value_name = "ADDR", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub bind: IpAddr,
+
+    /// Think time: every response is held this long after its request head has
+    /// been read, as if the server waited on a database.
+    #[arg(long, value_name = "MS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub latency_ms: u64,
+
+    /// Body size of every page, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SIZE as u64,
+          value_parser = clap::value_parser!(u64).range(0..=64 * 1024 * 1024))]
+    pub size: u64,
+
+    /// Connections served at once, for the servers that have workers
+    /// (a pool of threads or processes).
+    #[arg(long, value_name = "W", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub workers: Option<u64>,
+
+    /// A connection that has not sent a whole request head this long after the
+    /// server began waiting for it is closed.
+    #[arg(long, value_name = "MS", default_value_t = serve::DEFAULT_HEADER_TIMEOUT.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub header_timeout_ms: u64,
+
+    /// Lower the open-file limit to N descriptors (default: raise it to the
+    /// hard limit), to watch what the server does when it runs out.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(8..=1 << 20))]
+    pub max_fds: Option<u64>,
 }
 
 /// Run a lesson's binary: parse the command line, start the embedded
@@ -88,6 +150,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    crate::enter(&[lesson]);
     let mut command = command(lesson);
     let matches = match command.try_get_matches_from_mut(args) {
         Ok(m) => m,
@@ -104,28 +167,19 @@ where
         Ok(a) => a,
         Err(e) => return usage_error(&mut command, &e.to_string()),
     };
+    if let Some(Command::Serve(serve_args)) = args.command {
+        return serve_main(lesson, &serve_args);
+    }
     let options = match lesson.flags.parse(&matches) {
         Ok(o) => o,
         Err(e) => return usage_error(&mut command, &e.to_string()),
     };
-
-    let variant = match &args.variant {
-        None => lesson.default_variant(),
-        Some(name) => match lesson.variant(name) {
-            Some(v) => v,
-            None => {
-                let names: Vec<&str> = lesson.variants.iter().map(|v| v.name).collect();
-                return usage_error(
-                    &mut command,
-                    &format!(
-                        "unknown variant '{name}'; {} has: {}",
-                        lesson.name,
-                        names.join(", ")
-                    ),
-                );
-            }
-        },
-    };
+    // clap has checked the name against the table.
+    let variant = args
+        .variant
+        .as_deref()
+        .and_then(|name| lesson.variant(name))
+        .unwrap_or(lesson.default_variant());
     if let Err(why) = (variant.available)() {
         eprintln!(
             "error: {}/{} cannot run here: {why}",
@@ -142,8 +196,8 @@ where
 
     crate::raise_fd_limit();
     let pages = args.pages as usize;
-    let (server, base) = match &args.url {
-        Some(url) => (None, url.clone()),
+    let (server, base) = match args.url {
+        Some(url) => (None, url),
         None => {
             let config = ServerConfig {
                 latency: Duration::from_millis(args.latency_ms.unwrap_or(100)),
@@ -151,21 +205,18 @@ where
                 stagger: args.stagger.then_some(pages),
                 ..ServerConfig::default()
             };
-            match Server::start(config) {
-                Ok(s) => {
-                    let url = s.url();
-                    (Some(s), url)
-                }
+            let started = Server::start(config).and_then(|s| {
+                let url = BaseUrl::parse(&s.url()).map_err(std::io::Error::other)?;
+                Ok((s, url))
+            });
+            match started {
+                Ok((s, url)) => (Some(s), url),
                 Err(e) => {
                     eprintln!("error: cannot start the embedded page server: {e}");
                     return ExitCode::from(2);
                 }
             }
         }
-    };
-    let base = match BaseUrl::parse(&base) {
-        Ok(b) => b,
-        Err(e) => return usage_error(&mut command, &format!("--url: {e}")),
     };
     let latency = match &server {
         Some(s) => Some(s.config().latency),
@@ -180,7 +231,6 @@ where
         timeout: Duration::from_millis(args.timeout_ms),
         max_bytes: args.max_bytes,
         workers: args.workers.map(|w| w as usize),
-        variant: variant.name.to_string(),
         progress: !args.json && std::io::stderr().is_terminal(),
         cpu: Duration::from_micros(args.cpu_us),
         options,
@@ -195,22 +245,160 @@ where
     } else {
         print!("{}", render(&report, &plan));
     }
-    for t in report.failures() {
-        eprintln!(
-            "page {} ({}) failed: {}",
-            t.page,
-            t.url,
-            t.error
-                .as_ref()
-                .map_or("not finished".to_string(), |e| e.to_string())
-        );
-    }
+    eprint!("{}", failures(&report, args.each_failure));
     let _ = std::io::stdout().flush();
     if report.failed == 0 && report.traces.len() == report.pages {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
+}
+
+/// `<lesson> serve`: bind, print the address, serve until Ctrl-C.
+fn serve_main(lesson: &Lesson, args: &ServeArgs) -> ExitCode {
+    // clap has checked the name against the table.
+    let Some(server) = args
+        .variant
+        .as_deref()
+        .and_then(|name| lesson.server(name))
+        .or(lesson.servers.first())
+    else {
+        eprintln!("error: {} has no server", lesson.name);
+        return ExitCode::from(2);
+    };
+    if let Err(why) = (server.available)() {
+        eprintln!(
+            "error: {}/{} cannot serve here: {why}",
+            lesson.name, server.name
+        );
+        return ExitCode::from(2);
+    }
+    // First, before any thread starts: Ctrl-C triggers the shutdown.
+    let shutdown = match Shutdown::new().and_then(|s| s.on_signals().map(|()| s)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot watch for Ctrl-C: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let fds = match args.max_fds {
+        Some(n) => lower_fd_limit(n),
+        None => crate::raise_fd_limit(),
+    };
+    let listener = match serve::listen(SocketAddr::new(args.bind, args.port))
+        .and_then(|l| shutdown.wake_on(&l).map(|()| l))
+    {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let addr = listener.local_addr().map_or("?".into(), |a| a.to_string());
+    let workers = args.workers.map(|w| w as usize);
+    let capacity = match server.capacity.limit(workers) {
+        Some(n) => format!("{n} connection(s) at once"),
+        None => "every connection at once".into(),
+    };
+    let config = ServeConfig {
+        latency: Duration::from_millis(args.latency_ms),
+        size: args.size as usize,
+        workers: server
+            .capacity
+            .limit(workers)
+            .or(workers)
+            .unwrap_or(ServeConfig::default().workers),
+        header_timeout: Duration::from_millis(args.header_timeout_ms),
+    };
+    println!(
+        "serving {}/{} on http://{addr} (think time {} ms, {capacity}, {fds} descriptors); Ctrl-C stops",
+        lesson.name, server.name, args.latency_ms
+    );
+    let _ = std::io::stdout().flush();
+    let serving = Serving {
+        listener,
+        pages: serve::Pages::new(config.size),
+        config,
+        shutdown,
+    };
+    match (server.serve)(serving) {
+        Ok(()) => {
+            eprintln!("{}/{}: stopped", lesson.name, server.name);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}/{}: {e}", lesson.name, server.name);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Set the open-file soft limit to `n` (never above the hard limit);
+/// returns the limit now in force.
+fn lower_fd_limit(n: u64) -> u64 {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((_, hard)) if setrlimit(Resource::RLIMIT_NOFILE, n.min(hard), hard).is_ok() => {
+            n.min(hard)
+        }
+        Ok((soft, _)) => soft,
+        Err(_) => n,
+    }
+}
+
+/// What stderr says of the failed pages: one line per kind of failure, with
+/// its count and the first page as an example; with `each`, a line per page.
+pub fn failures(report: &Report, each: bool) -> String {
+    let mut out = String::new();
+    let describe = |t: &Trace| {
+        t.error
+            .as_ref()
+            .map_or("not finished".to_string(), |e| e.to_string())
+    };
+    if each {
+        for t in report.failures() {
+            let _ = writeln!(out, "page {} ({}) failed: {}", t.page, t.url, describe(t));
+        }
+        return out;
+    }
+    // Kinds in the order their first page appears.
+    let mut kinds: Vec<(Option<ErrorKind>, usize, &Trace)> = Vec::new();
+    for t in report.failures() {
+        match kinds.iter_mut().find(|(k, _, _)| *k == t.error_kind()) {
+            Some((_, n, _)) => *n += 1,
+            None => kinds.push((t.error_kind(), 1, t)),
+        }
+    }
+    for (_, n, t) in &kinds {
+        if *n == 1 {
+            let _ = writeln!(out, "page {} ({}) failed: {}", t.page, t.url, describe(t));
+        } else {
+            let _ = writeln!(
+                out,
+                "{} pages failed: {}, e.g. page {}",
+                thousands(*n),
+                describe(t),
+                t.page
+            );
+        }
+    }
+    if kinds.iter().any(|(_, n, _)| *n > 1) {
+        let _ = writeln!(out, "(--each-failure names every page)");
+    }
+    out
+}
+
+/// `12345` as `12,345`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The clap command of a lesson: the shared flags, the lesson's own flags,
@@ -221,17 +409,47 @@ pub fn command(lesson: &Lesson) -> clap::Command {
         let default = if i == 0 { " (default)" } else { "" };
         let _ = writeln!(variants, "  {:<12} {}{default}", v.name, v.about);
     }
+    let servers = server_list(lesson);
+    if !lesson.servers.is_empty() {
+        let _ = write!(variants, "\n{servers}");
+    }
     let _ = write!(
         variants,
         "\nExit status: 0 every page ok, 1 some page failed (named on stderr), 2 usage error.\n\
          Without --url an embedded page server is started on 127.0.0.1 (default latency 100 ms)."
     );
+    let fetch_names: Vec<&'static str> = lesson.variants.iter().map(|v| v.name).collect();
+    let serve_names = serve::names(lesson.servers);
     let cmd = Args::command()
         .name(lesson.name)
         .bin_name(lesson.name)
         .about(lesson.about)
-        .after_help(variants);
+        .after_help(variants)
+        .mut_arg("variant", |a| {
+            a.value_parser(PossibleValuesParser::new(fetch_names))
+        })
+        .mut_subcommand("serve", |s| {
+            // A later flag wins over an earlier one (scripts append theirs).
+            s.after_help(servers)
+                .args_override_self(true)
+                .mut_arg("variant", |a| {
+                    a.value_parser(PossibleValuesParser::new(serve_names))
+                })
+        });
     lesson.flags.augment(cmd)
+}
+
+/// The lesson's servers, for `--help`.
+fn server_list(lesson: &Lesson) -> String {
+    if lesson.servers.is_empty() {
+        return format!("{} has no server yet.", lesson.name);
+    }
+    let mut out = String::from("Servers (serve --variant):\n");
+    for (i, s) in lesson.servers.iter().enumerate() {
+        let default = if i == 0 { " (default)" } else { "" };
+        let _ = writeln!(out, "  {:<12} {}{default}", s.name, s.about);
+    }
+    out
 }
 
 fn usage_error(command: &mut clap::Command, message: &str) -> ExitCode {
@@ -417,7 +635,73 @@ mod tests {
                 .available(|| Err("not on this machine".into())),
         ],
         flags: Flags::of::<TestFlags>(),
+        servers: &[],
+        worker: None,
     };
+
+    #[test]
+    fn clap_checks_the_variant_and_the_url() {
+        let e = command(&LESSON)
+            .try_get_matches_from(["test", "--variant", "nope"])
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("only") && text.contains("absent"), "{text}");
+        assert_eq!(
+            main_from(&LESSON, ["test", "--variant", "nope"]),
+            ExitCode::from(2)
+        );
+        let e = command(&LESSON)
+            .try_get_matches_from(["test", "--url", "https://example.com"])
+            .unwrap_err();
+        assert!(e.to_string().contains("only http://"), "{e}");
+        let help = command(&LESSON).render_long_help().to_string();
+        assert!(help.contains("possible values"), "{help}");
+    }
+
+    #[test]
+    fn a_lesson_without_a_server_says_so() {
+        assert_eq!(
+            main_from(&LESSON, ["test", "serve", "--port", "0"]),
+            ExitCode::from(2)
+        );
+        assert!(server_list(&LESSON).contains("no server"));
+    }
+
+    #[test]
+    fn failures_are_grouped_by_kind_with_an_example() {
+        let plan = Plan::new("http://127.0.0.1:1", 1).unwrap();
+        let mut report = LESSON.run(&LESSON.variants[0], &plan, None);
+        let mut failed = report.traces[0].clone();
+        failed.error = Some(FetchError::new(
+            ErrorKind::Resource,
+            "Too many open files (os error 24)",
+        ));
+        report.traces = (0..12_345)
+            .map(|i| {
+                let mut t = failed.clone();
+                t.page = i;
+                t
+            })
+            .collect();
+        let text = failures(&report, false);
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(
+            text.starts_with(
+                "12,345 pages failed: resource: Too many open files (os error 24), e.g. page 0\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(failures(&report, true).lines().count(), 12_345);
+        report.traces.truncate(1);
+        let one = failures(&report, false);
+        assert!(
+            one.starts_with("page 0 (http://127.0.0.1:1) failed: resource: Too many"),
+            "{one}"
+        );
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 
     #[test]
     fn a_lesson_flag_that_fails_its_check_is_a_usage_error() {

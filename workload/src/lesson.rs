@@ -3,6 +3,7 @@
 //! sweep all read this table; none of them decides anything by a name.
 
 use crate::plan::Plan;
+use crate::serve::ServeVariant;
 use crate::server::Server;
 use crate::trace::{Report, Trace, Usage};
 use std::any::Any;
@@ -21,6 +22,15 @@ pub struct Lesson {
     pub variants: &'static [Variant],
     /// Flags of this lesson only, beyond the shared contract.
     pub flags: Flags,
+    /// The ways it serves the pages (`<lesson> serve`); the first is the
+    /// default.
+    pub servers: &'static [ServeVariant],
+    /// A lesson that re-runs the current program as its workers (a process
+    /// pool) needs the start of every process that may run it: a worker
+    /// serves here and exits. Runners give it through [`crate::enter`];
+    /// [`Lesson::run`] refuses to run such a lesson in a program that did
+    /// not.
+    pub worker: Option<fn()>,
 }
 
 /// One way a lesson fetches the pages, with the facts about it that the
@@ -220,37 +230,59 @@ fn parse_options<T: clap::Args + Clone + Default + Send + Sync + RefUnwindSafe +
     T::from_arg_matches(matches).map(Options::new)
 }
 
-/// The parsed values of a lesson's own flags, carried by the plan.
+/// The parsed values of a lesson's own flags, carried by the plan, with
+/// the name of their type.
 #[derive(Clone, Default)]
-pub struct Options(Option<Arc<dyn Any + Send + Sync + RefUnwindSafe>>);
+pub struct Options(Option<(Arc<dyn Any + Send + Sync + RefUnwindSafe>, &'static str)>);
 
 impl Options {
     pub fn new<T: Any + Send + Sync + RefUnwindSafe>(value: T) -> Options {
-        Options(Some(Arc::new(value)))
+        Options(Some((Arc::new(value), std::any::type_name::<T>())))
     }
 
     /// The lesson's flags as parsed, or their defaults when the plan did
     /// not come from the command line (a test, the benchmark).
+    ///
+    /// # Panics
+    ///
+    /// When the flags are of another type than `T`: the lesson asked for
+    /// flags it does not have, a programming error.
     pub fn get<T: Any + Clone + Default>(&self) -> T {
-        self.0
-            .as_deref()
-            .and_then(|v| (v as &dyn Any).downcast_ref::<T>())
-            .cloned()
-            .unwrap_or_default()
+        match &self.0 {
+            None => T::default(),
+            Some((value, name)) => match (value.as_ref() as &dyn Any).downcast_ref::<T>() {
+                Some(v) => v.clone(),
+                None => panic!(
+                    "the plan carries flags of type {name}, not {}",
+                    std::any::type_name::<T>()
+                ),
+            },
+        }
     }
 }
 
 impl fmt::Debug for Options {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "Options(set)"
-        } else {
-            "Options(default)"
-        })
+        match &self.0 {
+            Some((_, name)) => write!(f, "Options({name})"),
+            None => f.write_str("Options(default)"),
+        }
     }
 }
 
 impl Lesson {
+    /// Panic, saying what to do, when this lesson needs [`crate::enter`]
+    /// and the program has not called it.
+    pub fn check_entered(&self) {
+        if self.worker.is_some() && !crate::entered() {
+            panic!(
+                "{} re-runs this program as its workers: call workload::enter(&[...]) \
+                 with its lesson first thing in main",
+                self.name
+            );
+        }
+    }
+
     pub fn variant(&self, name: &str) -> Option<&'static Variant> {
         self.variants.iter().find(|v| v.name == name)
     }
@@ -259,12 +291,22 @@ impl Lesson {
         &self.variants[0]
     }
 
+    pub fn server(&self, name: &str) -> Option<&'static ServeVariant> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+
     /// Run one variant on the plan and account for it: the traces sorted by
     /// page, wall time, the ideal, CPU and memory from the OS. With the
     /// embedded `server` given, its threads' CPU is left out of `cpu_ms`.
+    ///
+    /// # Panics
+    ///
+    /// When the lesson has a [`worker`](Lesson::worker) hook that this
+    /// program never gave the process start through [`crate::enter`]: its
+    /// workers would start and not know what they are.
     pub fn run(&self, variant: &Variant, plan: &Plan, server: Option<&Server>) -> Report {
+        self.check_entered();
         let mut plan = plan.clone();
-        plan.variant = variant.name.to_string();
         plan.workers = Some(variant.concurrency.limit(&plan));
 
         let server_before = server.map(Server::cpu_time);
@@ -306,5 +348,27 @@ impl Lesson {
             involuntary_switches: usage.involuntary_switches,
             traces,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, Default, PartialEq)]
+    struct Mine(u32);
+    #[derive(Debug, Clone, Default)]
+    struct Other;
+
+    #[test]
+    fn options_give_the_flags_or_their_defaults() {
+        assert_eq!(Options::new(Mine(7)).get::<Mine>(), Mine(7));
+        assert_eq!(Options::default().get::<Mine>(), Mine(0));
+    }
+
+    #[test]
+    #[should_panic(expected = "not workload::lesson::tests::Other")]
+    fn asking_for_flags_of_another_type_is_a_programming_error() {
+        let _ = Options::new(Mine(7)).get::<Other>();
     }
 }

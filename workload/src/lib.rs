@@ -19,6 +19,8 @@
 //!         .tutorial("blocking", 4.5)
 //!         .baseline()],
 //!     flags: Flags::NONE,
+//!     servers: &[],
+//!     worker: None,
 //! };
 //! // and in main.rs:
 //! // fn main() -> std::process::ExitCode { workload::cli::main(&LESSON) }
@@ -35,6 +37,7 @@ pub mod lesson;
 pub mod plan;
 pub mod progress;
 pub mod room;
+pub mod serve;
 pub mod server;
 pub mod stats;
 pub mod trace;
@@ -44,6 +47,25 @@ pub use lesson::{Concurrency, Flags, Lesson, NoFlags, Options, OsTask, TutorialF
 pub use plan::{BaseUrl, Deadline, Page, Plan};
 pub use server::{Holds, Server, ServerConfig};
 pub use trace::{every_page_once, fail_every_page, Clock, Report, Trace, Usage};
+
+static ENTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// First thing in every `main` that may run these lessons: a process that
+/// one of them started as its worker (see [`Lesson::worker`]) serves as
+/// that worker here and exits; any other process returns at once.
+/// [`cli::main`] calls it; a runner of its own (a benchmark, a test with
+/// its own `main`) must, or [`Lesson::run`] refuses the lessons that need it.
+pub fn enter(lessons: &[&Lesson]) {
+    for worker in lessons.iter().filter_map(|l| l.worker) {
+        worker();
+    }
+    ENTERED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether [`enter`] has been called in this process.
+pub fn entered() -> bool {
+    ENTERED.load(std::sync::atomic::Ordering::SeqCst)
+}
 
 /// Raise the open-file soft limit to the hard limit, so a run of thousands
 /// of sockets is limited by the machine, not by a conservative default.

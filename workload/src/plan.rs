@@ -105,7 +105,6 @@ pub struct Plan {
     /// concurrency resolves it (see [`crate::Concurrency`]); read it with
     /// [`Plan::in_flight`].
     pub workers: Option<usize>,
-    pub variant: String,
     /// Draw a progress bar (a terminal, and not `--json`).
     pub progress: bool,
     /// CPU each page spends on its body once it has arrived (`--cpu-us`):
@@ -127,7 +126,6 @@ impl Plan {
             timeout: DEFAULT_TIMEOUT,
             max_bytes: DEFAULT_MAX_BYTES,
             workers: None,
-            variant: String::new(),
             progress: false,
             cpu: Duration::ZERO,
             options: Options::default(),

@@ -436,6 +436,8 @@ mod tests {
             about: "t",
             variants: &[],
             flags: crate::Flags::NONE,
+            servers: &[],
+            worker: None,
         };
         let mut report = lesson.run(&fetch_none, &plan, Some(&server));
         assert_eq!(report.server_hold_max_ms, Some(0.0), "no page was served");

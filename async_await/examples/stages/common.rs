@@ -36,6 +36,8 @@ pub fn main(
         about,
         variants,
         flags: Flags::NONE,
+        servers: &[],
+        worker: None,
     })
 }
 

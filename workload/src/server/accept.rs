@@ -5,16 +5,13 @@
 //! clients time out. This one says so on stderr, at most once a second,
 //! and keeps serving the connections it has, retrying the backlog shortly.
 
+pub(super) use crate::serve::accept::Failures;
 use std::io;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long to wait before accepting again after a refused `accept`: the
 /// backlog keeps the connection, and retrying at once would only spin.
 const RETRY_AFTER: Duration = Duration::from_millis(20);
-
-/// One stderr line per `EVERY` at most, however many listeners fail.
-const EVERY: Duration = Duration::from_secs(1);
 
 /// Accept connections on `listener` forever, handing each to `serve`.
 pub(super) async fn accept_loop(
@@ -27,7 +24,7 @@ pub(super) async fn accept_loop(
             Ok((stream, _)) => serve(stream),
             Err(e) if is_connection_error(&e) => {}
             Err(e) => {
-                failures.note(&e);
+                failures.note("page-server", &e);
                 tokio::time::sleep(RETRY_AFTER).await;
             }
         }
@@ -43,73 +40,4 @@ fn is_connection_error(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::ConnectionReset
     )
-}
-
-/// Failed `accept`s, counted between two stderr lines.
-#[derive(Default)]
-pub(super) struct Failures {
-    state: Mutex<Window>,
-}
-
-#[derive(Default)]
-struct Window {
-    last_line: Option<Instant>,
-    since: u64,
-}
-
-impl Failures {
-    fn note(&self, e: &io::Error) {
-        let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        w.since += 1;
-        let now = Instant::now();
-        if w.last_line.is_some_and(|t| now.duration_since(t) < EVERY) {
-            return;
-        }
-        let times = std::mem::take(&mut w.since);
-        let window = w.last_line.map(|t| now.duration_since(t));
-        w.last_line = Some(now);
-        drop(w);
-        eprintln!("page-server: accept failed: {}", describe(e, times, window));
-    }
-}
-
-/// The line for `times` failures over `window` (none for the first line).
-fn describe(e: &io::Error, times: u64, window: Option<Duration>) -> String {
-    let times = match window {
-        Some(w) => format!(" ({times} times in the last {:.1} s)", w.as_secs_f64()),
-        None => String::new(),
-    };
-    match e.raw_os_error() {
-        Some(nix::libc::EMFILE) => {
-            let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-                .map_or_else(|_| "?".to_string(), |(soft, _)| soft.to_string());
-            format!("too many open files{times}; raise ulimit -n (now {limit})")
-        }
-        Some(nix::libc::ENFILE) => {
-            format!("the system's open-file table is full{times}; raise fs.file-max")
-        }
-        _ => format!("{e}{times}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_the_limit_and_the_count() {
-        let emfile = io::Error::from_raw_os_error(nix::libc::EMFILE);
-        let line = describe(&emfile, 1, None);
-        assert!(
-            line.starts_with("too many open files; raise ulimit -n (now "),
-            "{line}"
-        );
-        let line = describe(&emfile, 7, Some(Duration::from_millis(1200)));
-        assert!(
-            line.starts_with("too many open files (7 times in the last 1.2 s);"),
-            "{line}"
-        );
-        let enfile = io::Error::from_raw_os_error(nix::libc::ENFILE);
-        assert!(describe(&enfile, 1, None).contains("fs.file-max"));
-    }
 }
