@@ -1,5 +1,5 @@
 //! The measuring harness: `cargo bench` (`benches/lessons.rs`) and the
-//! `sweep`, `cpu`, `latency` and `load` subcommands (`src/main.rs`).
+//! `sweep`, `cpu`, `latency`, `load` and `serve` subcommands (`src/main.rs`).
 //!
 //! Every lesson and variant comes from [`LESSONS`]; what the harness needs
 //! to know about a variant (a task per page, a descriptor ceiling, the
@@ -13,7 +13,7 @@
 //!   its `wait4` usage), [`runner`] (one lesson run and what it reported);
 //! - the commands: [`sweep`] (10 to 10,000 pages), [`cpu`] (CPU-bound
 //!   pages), [`bench`] (the table of `cargo bench`), [`load`] (the HTTP
-//!   load generator);
+//!   load generator), [`serve`] (every lesson's servers under load);
 //! - reporting: [`sweep_report`], [`table`], [`charts`], [`numbers`]
 //!   (the one median and the number formats), [`status`], [`tutorial`]
 //!   (the tutorial's figures normalised like ours), [`outdir`] (a report
@@ -33,6 +33,7 @@ pub mod outdir;
 pub mod page_server;
 pub mod paths;
 pub mod runner;
+pub mod serve;
 pub mod status;
 pub mod sweep;
 pub mod sweep_report;

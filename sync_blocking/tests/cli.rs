@@ -98,7 +98,10 @@ fn usage_errors_exit_2_with_a_message() {
         (&["--bogus"][..], "unexpected argument"),
         (&["--pages", "0"], "--pages"),
         (&["--pages", "ten"], "--pages"),
-        (&["--variant", "nope"], "invalid value 'nope' for '--variant"),
+        (
+            &["--variant", "nope"],
+            "invalid value 'nope' for '--variant",
+        ),
         (&["--url", "https://example.com"], "only http://"),
         (&["--url", "not a url"], "not a URL"),
         (&["--timeout-ms", "0"], "--timeout-ms"),
