@@ -11,6 +11,9 @@
 //! parsed in place (`response.rs`), and its body counted (or compared with
 //! the page's bytes under `--check-bodies`) without a copy. Nothing is
 //! allocated per request. The histograms are merged once, at the end.
+//! Connections are made at most [`CONNECTS_AT_ONCE`] at a time per
+//! thread, so a run of 10,000 does not overflow the server's accept queue
+//! in one burst.
 //!
 //! Closed loop (the default): a connection sends its next request as soon
 //! as the last response is whole. Open loop (`--rate R`): connection `c` of
@@ -44,6 +47,11 @@ const BUFFER: usize = 4096;
 const MAX_HEAD: usize = 64 * 1024;
 /// The pause after a connection could not be made, before the next try.
 const CONNECT_BACKOFF: Duration = Duration::from_millis(10);
+/// Connections being made at once, per thread: 10,000 SYNs in one burst
+/// overflow the server's accept queue, and every dropped SYN costs its
+/// client a one-second retransmission; a few hundred at a time keep the
+/// queue short and the warm-up brief.
+const CONNECTS_AT_ONCE: usize = 256;
 
 /// One run of the generator.
 #[derive(Debug, Clone)]
@@ -256,10 +264,18 @@ fn thread_main(shared: &Arc<Shared>, t: usize, threads: usize) -> (Tally, Durati
         .build()
         .expect("a current-thread runtime");
     let local = tokio::task::LocalSet::new();
+    let gate = Rc::new(tokio::sync::Semaphore::new(CONNECTS_AT_ONCE));
     local.block_on(&runtime, async {
         let tasks: Vec<_> = (t..shared.config.connections)
             .step_by(threads)
-            .map(|c| tokio::task::spawn_local(connection(Arc::clone(shared), c, Rc::clone(&tally))))
+            .map(|c| {
+                tokio::task::spawn_local(connection(
+                    Arc::clone(shared),
+                    c,
+                    Rc::clone(&tally),
+                    Rc::clone(&gate),
+                ))
+            })
             .collect();
         for task in tasks {
             let _ = task.await;
@@ -304,7 +320,12 @@ enum Exchange {
 
 /// One connection's life: requests until the end of the run or of the
 /// request budget, reconnecting after a failure or a `Connection: close`.
-async fn connection(shared: Arc<Shared>, c: usize, tally: Rc<RefCell<Tally>>) {
+async fn connection(
+    shared: Arc<Shared>,
+    c: usize,
+    tally: Rc<RefCell<Tally>>,
+    gate: Rc<tokio::sync::Semaphore>,
+) {
     let config = &shared.config;
     let end = tokio::time::Instant::from_std(shared.end);
     // Open loop: this connection's interval and first send time.
@@ -330,8 +351,11 @@ async fn connection(shared: Arc<Shared>, c: usize, tally: Rc<RefCell<Tally>>) {
         }
         let sent = Instant::now();
         let deadline = tokio::time::Instant::from_std(sent + config.timeout).min(end);
-        let result =
-            tokio::time::timeout_at(deadline, exchange(&shared, &mut stream, &mut buf, page)).await;
+        let result = tokio::time::timeout_at(
+            deadline,
+            exchange(&shared, &gate, &mut stream, &mut buf, page),
+        )
+        .await;
         let done = Instant::now();
         let counted = done >= shared.measure_from && done < shared.end;
         match result {
@@ -385,6 +409,7 @@ async fn connection(shared: Arc<Shared>, c: usize, tally: Rc<RefCell<Tally>>) {
 /// none) and read its response.
 async fn exchange(
     shared: &Shared,
+    gate: &tokio::sync::Semaphore,
     stream: &mut Option<TcpStream>,
     buf: &mut Vec<u8>,
     page: usize,
@@ -392,6 +417,7 @@ async fn exchange(
     let config = &shared.config;
     let fresh = stream.is_none();
     if fresh {
+        let _turn = gate.acquire().await;
         match TcpStream::connect(config.addr).await {
             Ok(s) => {
                 let _ = s.set_nodelay(true);
