@@ -34,12 +34,13 @@ const BUDGET: Duration = Duration::from_secs(240);
 const GUARD: &str = "BENCH_REPORT_BENCH_PID";
 
 fn main() -> ExitCode {
-    // Worker processes of lesson 2 re-execute this very binary; the hook
-    // turns such a copy into a worker (and never returns there), and returns
-    // at once in the normal run. It must come before anything else.
-    multi_process::serve_if_worker();
-    // Should another lesson ever re-execute its binary the same way without
-    // such a hook, the copy stops here instead of benchmarking recursively.
+    // Worker processes of lesson 2 re-execute this very binary; the lessons'
+    // worker hooks (named in their tables) turn such a copy into a worker
+    // (and never return there), and return at once in the normal run. It
+    // must come before anything else.
+    workload::enter(bench_report::LESSONS);
+    // Should a lesson ever re-execute its binary without naming a hook in
+    // its table, the copy stops here instead of benchmarking recursively.
     if let Some(parent) = std::env::var_os(GUARD) {
         eprintln!(
             "bench: started again by process {} (a lesson re-executing its binary?) and no worker \

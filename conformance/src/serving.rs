@@ -192,26 +192,39 @@ impl Served {
             .sum()
     }
 
-    /// Time the server's threads have spent runnable so far: on a CPU or
-    /// waiting in a run queue for one (the kernel's schedstat). A loop that
-    /// never sleeps is runnable all the time however busy the machine is,
-    /// where its CPU time alone would shrink with the load.
-    pub fn runnable(&self) -> Duration {
-        let ns: u64 = self
-            .tree()
-            .iter()
-            .filter_map(|p| std::fs::read_dir(format!("/proc/{p}/task")).ok())
-            .flatten()
-            .flatten()
-            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-            .map(|s| {
-                s.split_whitespace()
-                    .take(2)
-                    .filter_map(|f| f.parse::<u64>().ok())
-                    .sum::<u64>()
-            })
-            .sum();
-        Duration::from_nanos(ns)
+    /// Every thread of the server, with the time it has spent runnable so
+    /// far (on a CPU or waiting in a run queue for one: the kernel's
+    /// schedstat) and how often it has gone to sleep of its own accord
+    /// (voluntary context switches).
+    pub fn threads(&self) -> std::collections::HashMap<(i32, u64), (Duration, u64)> {
+        let mut out = std::collections::HashMap::new();
+        for p in self.tree() {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+                continue;
+            };
+            for t in tasks.flatten() {
+                let tid: u64 = t.file_name().to_string_lossy().parse().unwrap_or(0);
+                let runnable = std::fs::read_to_string(t.path().join("schedstat"))
+                    .ok()
+                    .map(|s| {
+                        s.split_whitespace()
+                            .take(2)
+                            .filter_map(|f| f.parse::<u64>().ok())
+                            .sum::<u64>()
+                    });
+                let sleeps = std::fs::read_to_string(t.path().join("status"))
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                            .and_then(|v| v.trim().parse::<u64>().ok())
+                    });
+                if let (Some(r), Some(v)) = (runnable, sleeps) {
+                    out.insert((p, tid), (Duration::from_nanos(r), v));
+                }
+            }
+        }
+        out
     }
 
     /// Wait until the descriptor count stops falling (to `target` when
@@ -640,16 +653,25 @@ pub fn out_of_descriptors(bin: &str, server: &ServeVariant) {
         .map(|_| TcpStream::connect(s.addr).unwrap_or_else(|e| s.fail(&format!("connect: {e}"))))
         .collect();
     std::thread::sleep(Duration::from_millis(300));
-    let (before, wall) = (s.runnable(), Instant::now());
+    let (before, wall) = (s.threads(), Instant::now());
     std::thread::sleep(Duration::from_secs(1));
-    let runnable = s.runnable().saturating_sub(before);
-    // A loop that retries accept at once is runnable the whole second; one
-    // that backs off, a few milliseconds. Half the time is far from both.
-    if runnable > wall.elapsed() / 2 {
-        s.fail(&format!(
-            "runnable {runnable:?} of {:?} while out of descriptors: accept spins",
-            wall.elapsed()
-        ));
+    let wall = wall.elapsed();
+    // A loop that retries accept at once never sleeps, and is runnable the
+    // whole second however busy the machine is (its CPU time alone would
+    // shrink with the load). A thread that backs off, or waits for its
+    // connection, sleeps: it has voluntary switches.
+    for (task, (runnable, sleeps)) in s.threads() {
+        let Some((runnable0, sleeps0)) = before.get(&task) else {
+            continue;
+        };
+        let runnable = runnable.saturating_sub(*runnable0);
+        if runnable > wall / 2 && sleeps.saturating_sub(*sleeps0) <= 2 {
+            s.fail(&format!(
+                "thread {} was runnable {runnable:?} of {wall:?} without ever sleeping \
+                 while out of descriptors: accept spins",
+                task.1
+            ));
+        }
     }
     drop(crowd);
     s.finish();

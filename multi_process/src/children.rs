@@ -85,6 +85,16 @@ impl Child {
     // ANCHOR_END: reap
 }
 
+/// Take charge of a child the caller started (its stdio as it needs).
+impl From<std::process::Child> for Child {
+    fn from(child: std::process::Child) -> Child {
+        Child {
+            child,
+            reaped: None,
+        }
+    }
+}
+
 /// Whatever happens (even a panic in the parent's loop), no child outlives
 /// its handle unreaped.
 impl Drop for Child {

@@ -54,6 +54,13 @@ pub enum FromWorker {
     Done { trace: Trace },
     /// Stdin closed: the worker's own bill, just before it exits.
     Bye { usage: WorkerUsage },
+    /// A prefork worker ([`crate::serve`]) is about to accept its first
+    /// connection.
+    Serving {
+        protocol: String,
+        worker: usize,
+        pid: u32,
+    },
 }
 
 /// Write one frame and flush it, so it leaves this process now.

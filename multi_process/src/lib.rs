@@ -11,20 +11,25 @@
 //! A worker is this same binary started again, like Python's "spawn" start
 //! method: a fresh program that must start up (the tutorial's pool, on
 //! Linux, forked instead: "fork" was Python's default there until 3.14).
-//! So every `main` that can start a pool calls [`serve_if_worker`] first.
+//! So the table names the worker's entry, [`worker::run_if_worker`], and
+//! every program that runs the lesson calls it through `workload::enter`
+//! first thing in `main`.
+//!
+//! The other side, a prefork server (W worker processes accepting on one
+//! inherited listener), is [`serve`].
 
 #![forbid(unsafe_code)]
 
 pub mod children;
 pub mod frame;
 pub mod pool;
+pub mod serve;
 mod show;
 pub mod stats;
 pub mod watchdog;
 pub mod worker;
 
 pub use stats::PoolStats;
-pub use worker::serve_if_worker;
 
 use pool::{Pool, Report};
 use std::collections::VecDeque;
@@ -45,8 +50,16 @@ pub const LESSON: workload::Lesson = workload::Lesson {
     .tutorial("processes", 0.6)
     .task_per_page(workload::OsTask::Process)],
     flags: workload::Flags::of::<PoolFlags>(),
-    servers: &[],
-    worker: None,
+    servers: &[workload::serve::ServeVariant::new(
+        "prefork",
+        "W worker processes (--workers, default 8) accepting on one inherited listener, one connection each at a time",
+        serve::prefork,
+    )
+    .capacity(workload::serve::Capacity::Workers {
+        default: serve::DEFAULT_WORKERS,
+    })
+    .task_per_connection(workload::OsTask::Process)],
+    worker: Some(worker::run_if_worker),
 };
 
 /// The lesson's own flags.

@@ -16,7 +16,7 @@ use crate::children::{self, Child};
 use crate::frame::{self, FromWorker, Inbox, Job, PROTOCOL};
 use crate::stats::{PoolStats, WorkerStats};
 use crate::watchdog::{self, Overdue};
-use crate::worker::{WorkerArgs, WORKER_FLAG};
+use crate::worker::{Role, WorkerArgs, WORKER_FLAG};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -124,7 +124,7 @@ impl Pool {
         command
             .arg0(&self.name)
             .arg(WORKER_FLAG)
-            .args(args.to_args())
+            .arg(Role::Fetch(args).to_arg())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -335,6 +335,7 @@ impl Pool {
                 self.reports.push_back(Report::Page(trace));
             }
             FromWorker::Bye { usage } => w.stats.usage = Some(usage),
+            FromWorker::Serving { .. } => return Err("said it serves connections".into()),
         }
         Ok(())
     }
@@ -353,8 +354,8 @@ impl Pool {
         }
         let why = if starting {
             format!(
-                "{} before it said ready (a binary that starts a pool must call \
-                 multi_process::serve_if_worker() first in main)",
+                "{} before it said ready (a program that starts a pool must call \
+                 workload::enter with this lesson first thing in main)",
                 children::describe(status)
             )
         } else {

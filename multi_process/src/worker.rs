@@ -1,49 +1,87 @@
 //! The worker's side: what runs in each child process.
 //!
-//! A worker is this very binary, started again by the pool with
-//! [`WORKER_FLAG`] as its first argument. `main` calls [`serve_if_worker`]
-//! before anything else; in a worker that call never returns: it reads jobs
-//! from stdin, fetches each page with lesson 1's `blocking_way`, writes the
-//! result to the parent, and exits when stdin closes.
+//! A worker is this very binary, started again by its parent with
+//! [`WORKER_FLAG`] and one JSON argument, a [`Role`]: a fetching worker of
+//! the pool ([`process_way`](crate::process_way)), or a serving worker of
+//! the prefork server ([`crate::serve`]). The lesson's table names
+//! [`run_if_worker`] as its `worker` hook, and every program that may run
+//! the lesson calls it through `workload::enter` first thing in `main`
+//! (`workload::cli::main` does): in a worker it never returns.
 
 use crate::children;
 use crate::frame::{self, FromWorker, Job, PROTOCOL};
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use workload::{Clock, Plan};
 
 /// The first argument that turns the binary into a worker. It starts with
-/// `--` on purpose: a binary that does not call `serve_if_worker` (a libtest
-/// test binary, say) rejects it as an unknown option and exits at once,
-/// instead of running its own program with our pipes as its stdio.
+/// `--` on purpose: a binary that does not call the hook (a libtest test
+/// binary, say) rejects it as an unknown option and exits at once, instead
+/// of running its own program with our pipes as its stdio.
 pub const WORKER_FLAG: &str = "--multi-process-worker";
 
-// ANCHOR: serve_if_worker
-/// Call this first in `main`. In a normal process it returns at once. In a
-/// process the pool started as a worker (first argument
-/// `--multi-process-worker`), it serves pages until its stdin closes and
-/// then exits the process: it never returns.
-pub fn serve_if_worker() {
+// ANCHOR: run_if_worker
+/// The lesson's `worker` hook, called by `workload::enter`. In a normal
+/// process it returns at once. In a process started as a worker (first
+/// argument `--multi-process-worker`, then its [`Role`] as JSON), it lives
+/// the worker's life and exits the process: it never returns.
+pub fn run_if_worker() {
     let mut args = std::env::args();
     if args.nth(1).as_deref() != Some(WORKER_FLAG) {
         return;
     }
-    let rest: Vec<String> = args.collect();
-    let code = match WorkerArgs::parse(&rest) {
-        Ok(a) => match run(a) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("multi_process worker {}: {e}", std::process::id());
-                3
-            }
-        },
-        Err(e) => {
+    let role = match args.next().as_deref().map(Role::parse) {
+        Some(Ok(role)) => role,
+        Some(Err(e)) => {
             eprintln!("{WORKER_FLAG}: {e}");
-            2
+            std::process::exit(2);
+        }
+        None => {
+            eprintln!("{WORKER_FLAG}: expected one JSON argument, its role");
+            std::process::exit(2);
         }
     };
-    std::process::exit(code);
+    let ran = match role {
+        Role::Fetch(args) => run(args),
+        Role::Serve(args) => crate::serve::worker(args),
+    };
+    if let Err(e) = ran {
+        eprintln!("multi_process worker {}: {e}", std::process::id());
+        std::process::exit(3);
+    }
+    std::process::exit(0);
 }
-// ANCHOR_END: serve_if_worker
+// ANCHOR_END: run_if_worker
+
+/// What a worker is started to do, with everything it needs to know: one
+/// typed value, the worker's one argument as JSON (visible in `ps`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Role {
+    /// Fetch the pages its parent hands it over stdin.
+    Fetch(WorkerArgs),
+    /// Serve connections from the listener it inherits as its stdin.
+    Serve(crate::serve::WorkerArgs),
+}
+
+impl Role {
+    /// The argument after [`WORKER_FLAG`].
+    pub fn to_arg(&self) -> String {
+        serde_json::to_string(self).expect("a worker's role is plain data")
+    }
+
+    pub fn parse(arg: &str) -> Result<Role, String> {
+        serde_json::from_str(arg).map_err(|e| format!("not a worker's role ({e}): {arg}"))
+    }
+
+    /// The process that started this worker.
+    pub fn parent_pid(&self) -> u32 {
+        match self {
+            Role::Fetch(a) => a.parent_pid,
+            Role::Serve(a) => a.parent_pid,
+        }
+    }
+}
 
 // ANCHOR: worker_loop
 /// The worker process, from start to exit: the body of the tutorial's
@@ -52,7 +90,7 @@ pub fn run(args: WorkerArgs) -> std::io::Result<()> {
     if !children::die_with_parent(args.parent_pid)? {
         return Ok(());
     }
-    name_this_process(args.worker);
+    name_this_process(&format!("mp-worker-{}", args.worker));
     let plan = args.plan().map_err(std::io::Error::other)?;
     // The parent's clock: same CLOCK_MONOTONIC, same zero, so every time
     // this process stamps lands on the run's time axis.
@@ -87,16 +125,16 @@ pub fn run(args: WorkerArgs) -> std::io::Result<()> {
 // ANCHOR_END: worker_loop
 
 /// Started as /proc/self/exe, the process would be called "exe" in `ps` and
-/// `top`; call it what it is: mp-worker-3.
-fn name_this_process(worker: usize) {
-    if let Ok(name) = std::ffi::CString::new(format!("mp-worker-{worker}")) {
+/// `top`; call it what it is: mp-worker-3, prefork-3.
+pub(crate) fn name_this_process(name: &str) {
+    if let Ok(name) = std::ffi::CString::new(name) {
         let _ = nix::sys::prctl::set_name(&name);
     }
 }
 
-/// What the parent tells a worker on its command line (visible in `ps`):
-/// who it is, and the plan as far as a page's fetch reads it.
-#[derive(Debug, Clone, PartialEq)]
+/// What the parent tells a fetching worker: who it is, and the plan as
+/// far as a page's fetch reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerArgs {
     pub worker: usize,
     pub parent_pid: u32,
@@ -122,35 +160,6 @@ impl WorkerArgs {
         }
     }
 
-    /// The arguments after [`WORKER_FLAG`].
-    pub fn to_args(&self) -> Vec<String> {
-        vec![
-            self.worker.to_string(),
-            self.parent_pid.to_string(),
-            self.origin_ns.to_string(),
-            self.timeout.as_millis().to_string(),
-            self.max_bytes.to_string(),
-            self.cpu.as_micros().to_string(),
-            self.url.clone(),
-        ]
-    }
-
-    pub fn parse(args: &[String]) -> Result<WorkerArgs, String> {
-        let [worker, parent_pid, origin_ns, timeout_ms, max_bytes, cpu_us, url] = args else {
-            return Err(format!("expected 7 worker arguments, got {args:?}"));
-        };
-        let num = |s: &String| s.parse::<u64>().map_err(|e| format!("'{s}': {e}"));
-        Ok(WorkerArgs {
-            worker: num(worker)? as usize,
-            parent_pid: num(parent_pid)? as u32,
-            origin_ns: num(origin_ns)?,
-            timeout: Duration::from_millis(num(timeout_ms)?),
-            max_bytes: num(max_bytes)?,
-            cpu: Duration::from_micros(num(cpu_us)?),
-            url: url.clone(),
-        })
-    }
-
     /// The worker's plan: the parent's pages and limits. Its page count is
     /// left at zero: the pages come one at a time, from the parent.
     pub fn plan(&self) -> Result<Plan, String> {
@@ -167,7 +176,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn worker_args_round_trip() {
+    fn a_role_travels_as_one_json_argument() {
         let a = WorkerArgs {
             worker: 7,
             parent_pid: 4242,
@@ -177,11 +186,18 @@ mod tests {
             cpu: Duration::from_micros(250),
             url: "http://127.0.0.1:9/base".into(),
         };
-        assert_eq!(WorkerArgs::parse(&a.to_args()).unwrap(), a);
-        assert!(WorkerArgs::parse(&["1".into()]).is_err());
-        let mut bad = a.to_args();
-        bad[2] = "soon".into();
-        assert!(WorkerArgs::parse(&bad).unwrap_err().contains("soon"));
+        let arg = Role::Fetch(a.clone()).to_arg();
+        assert!(
+            arg.starts_with(r#"{"role":"fetch","worker":7,"parent_pid":4242,"#),
+            "{arg}"
+        );
+        assert_eq!(Role::parse(&arg).unwrap(), Role::Fetch(a));
+        assert_eq!(Role::parse(&arg).unwrap().parent_pid(), 4242);
+        assert!(Role::parse("7")
+            .unwrap_err()
+            .contains("not a worker's role"));
+        let bad = arg.replace("4242", "\"soon\"");
+        assert!(Role::parse(&bad).unwrap_err().contains("soon"));
     }
 
     #[test]
@@ -190,8 +206,11 @@ mod tests {
         parent.timeout = Duration::from_millis(700);
         parent.max_bytes = 1234;
         parent.cpu = Duration::from_micros(90);
-        let args = WorkerArgs::for_plan(&parent, Clock::start());
-        let plan = WorkerArgs::parse(&args.to_args()).unwrap().plan().unwrap();
+        let args = Role::Fetch(WorkerArgs::for_plan(&parent, Clock::start()));
+        let Ok(Role::Fetch(args)) = Role::parse(&args.to_arg()) else {
+            panic!("a fetching worker's role comes back as one");
+        };
+        let plan = args.plan().unwrap();
         assert_eq!(plan.page(3), parent.page(3));
         assert_eq!(
             (plan.timeout, plan.max_bytes, plan.cpu),

@@ -1,31 +1,42 @@
-//! What happens when a binary forgets `serve_if_worker()`: this is an
-//! ordinary libtest binary, whose generated `main` cannot call it. The pool
-//! starts its workers (this binary again, with `--multi-process-worker`),
-//! libtest rejects the unknown option and exits, and the run must end with
-//! every page failed by name, saying what to fix, and no child left behind.
+//! What happens when a program forgets `workload::enter`: this is an
+//! ordinary libtest binary, whose generated `main` cannot call it. Were
+//! the pool to start its workers (this binary again, with
+//! `--multi-process-worker`), libtest would reject the unknown option and
+//! every worker would die at once. Instead the lesson is refused before
+//! any worker starts, with a message that says what to fix: `Lesson::run`
+//! panics, and the prefork server returns an error.
 
 use multi_process::LESSON;
 use std::time::Duration;
-use workload::{ErrorKind, Plan, Server, ServerConfig};
+use workload::serve::{ServeConfig, Serving};
+use workload::{Plan, Server, ServerConfig};
 
 #[test]
-fn a_binary_without_the_hook_fails_every_page_clearly() {
+fn a_program_without_the_hook_is_told_what_to_fix() {
     let server = Server::start(ServerConfig {
         latency: Duration::ZERO,
         ..ServerConfig::default()
     })
     .unwrap();
     let plan = Plan::new(&server.url(), 3).unwrap();
-    let report = conformance::run_checked(&LESSON, LESSON.default_variant(), plan);
-    assert_eq!(report.failed, 3);
-    for t in &report.traces {
-        assert_eq!(t.error_kind(), Some(ErrorKind::Resource), "{t:?}");
-        let e = t.error.as_ref().map(|e| e.detail.as_str()).unwrap();
-        assert!(e.contains("before it said ready"), "{e}");
-        assert!(e.contains("serve_if_worker"), "{e}");
-    }
+    let refused = std::panic::catch_unwind(|| LESSON.run(LESSON.default_variant(), &plan, None));
+    let message = refused.expect_err("refused before any worker starts");
+    let text = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        text.contains("multi_process re-runs this program as its workers"),
+        "{text}"
+    );
+    assert!(text.contains("workload::enter"), "{text}");
     assert_eq!(server.served(), 0, "no worker ever fetched");
-    // Every worker was waited for: no zombie child of this process.
+
+    let serving = Serving::bind_local(ServeConfig::default()).unwrap();
+    let e = (LESSON.servers[0].serve)(serving).expect_err("refused before any worker starts");
+    assert!(e.to_string().contains("workload::enter"), "{e}");
+
+    // No worker was ever started: this process has no child.
     let me = std::process::id().to_string();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         if let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) {

@@ -6,11 +6,12 @@
 //! binary's `--json` stays one object with `--show-pool` talking on stderr.
 //!
 //! `harness = false` for the same reason as `conformance.rs`: this binary is
-//! also the pool's worker, so its `main` must call `serve_if_worker()` first.
+//! also the pool's worker, so its `main` must call `workload::enter` first.
 //! The checks run one after another (never two pools at once), which is what
 //! lets them count this process's children.
 
 use conformance::{run_checked, Conn, ScenarioServer};
+use multi_process::worker::Role;
 use multi_process::LESSON;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,7 +45,7 @@ const CHECKS: &[Check] = &[
 ];
 
 fn main() -> ExitCode {
-    multi_process::serve_if_worker();
+    workload::enter(&[&LESSON]);
     let names: Vec<&str> = CHECKS.iter().map(|(name, _)| *name).collect();
     conformance::run_named("pool", &names, |i| (CHECKS[i].1)())
 }
@@ -85,9 +86,13 @@ fn workers_of(parent: u32) -> Vec<u32> {
             continue;
         };
         let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-        if args.get(1) == Some(&multi_process::worker::WORKER_FLAG.as_bytes())
-            && args.get(3) == Some(&parent.to_string().as_bytes())
-        {
+        if args.get(1) != Some(&multi_process::worker::WORKER_FLAG.as_bytes()) {
+            continue;
+        }
+        let role = args
+            .get(2)
+            .map(|a| Role::parse(&String::from_utf8_lossy(a)));
+        if role.is_some_and(|r| r.is_ok_and(|r| r.parent_pid() == parent)) {
             found.push(pid);
         }
     }

@@ -8,15 +8,18 @@
 //! default), [`scoped`] (a thread per page), [`rayon`] (a CPU pool: the
 //! wrong tool for waiting). [`spawn`] keeps a thread that cannot be started
 //! from taking the process down. The chapter is
-//! `walkthrough/03-multi_thread.md`.
+//! `walkthrough/03-multi_thread.md`. The other side, serving with a thread
+//! per connection or a pool of threads, is [`serve`].
 
 #![forbid(unsafe_code)]
 
+use workload::serve::{Capacity, ServeVariant};
 use workload::{Clock, Concurrency, OsTask, Page, Plan, Trace};
 
 pub mod pool;
 pub mod rayon;
 pub mod scoped;
+pub mod serve;
 pub mod spawn;
 
 pub use spawn::{parse_stack_kb, thread_room, MAPS_PER_THREAD, MIN_STACK_KB};
@@ -50,7 +53,23 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         ),
     ],
     flags: workload::Flags::of::<ThreadFlags>(),
-    servers: &[],
+    servers: &[
+        ServeVariant::new(
+            "thread",
+            "a thread per connection (64 KiB stacks), started when it is accepted",
+            serve::thread::thread_per_connection,
+        )
+        .task_per_connection(OsTask::Thread),
+        ServeVariant::new(
+            "pool",
+            "W threads (--workers, default 64), each accepting and serving one connection at a time",
+            serve::pool::pool,
+        )
+        .capacity(Capacity::Workers {
+            default: serve::pool::DEFAULT_WORKERS,
+        })
+        .task_per_connection(OsTask::Thread),
+    ],
     worker: None,
 };
 

@@ -4,12 +4,16 @@
 //! connect, send the request, read until the server closes; then the next
 //! page. Two calls wait: `connect` and `read`. Nothing overlaps the waits,
 //! so ten pages take ten times the latency: the sum the next lessons beat.
-//! The chapter is `walkthrough/01-sync_blocking.md`.
+//! The chapter is `walkthrough/01-sync_blocking.md`. The other side, a
+//! server that serves one connection at a time, is [`serve`].
 
 #![forbid(unsafe_code)]
 
+pub mod serve;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use workload::serve::{Capacity, ServeVariant};
 use workload::{Clock, Deadline, FetchError, Page, Plan, ResponseReader, Trace};
 use workload::{Concurrency, Flags, Variant};
 
@@ -28,7 +32,12 @@ pub const LESSON: workload::Lesson = workload::Lesson {
     .tutorial("blocking", 4.5)
     .baseline()],
     flags: Flags::NONE,
-    servers: &[],
+    servers: &[ServeVariant::new(
+        "iterative",
+        "one connection at a time: blocking accept, read, sleep, write; the next client waits in the backlog",
+        serve::iterative,
+    )
+    .capacity(Capacity::One)],
     worker: None,
 };
 
