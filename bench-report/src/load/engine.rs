@@ -338,6 +338,8 @@ async fn connection(
     let mut buf = vec![0u8; BUFFER];
     let mut page = c % config.pages;
     let mut k: u32 = 0;
+    let timer = tokio::time::sleep_until(end);
+    tokio::pin!(timer);
     loop {
         let intended = match schedule {
             Some((first, interval)) => first + interval * k,
@@ -351,11 +353,15 @@ async fn connection(
         }
         let sent = Instant::now();
         let deadline = tokio::time::Instant::from_std(sent + config.timeout).min(end);
-        let result = tokio::time::timeout_at(
-            deadline,
-            exchange(&shared, &gate, &mut stream, &mut buf, page),
-        )
-        .await;
+        // One timer per connection, moved on for every request: pushing a
+        // deadline later does not touch tokio's timer wheel, where a new
+        // timeout per request would be registered and removed each time.
+        timer.as_mut().reset(deadline);
+        let result = tokio::select! {
+            biased;
+            r = exchange(&shared, &gate, &mut stream, &mut buf, page) => Ok(r),
+            () = &mut timer => Err(()),
+        };
         let done = Instant::now();
         let counted = done >= shared.measure_from && done < shared.end;
         match result {
