@@ -44,9 +44,10 @@ pub struct Args {
     #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
 
-    /// Requests sent before the measurement starts, not counted: 1s, 0s.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
-    pub warmup: Duration,
+    /// Requests sent before the measurement starts, not counted: 1s, 0s
+    /// [default: 1s; with --requests: 0s].
+    #[arg(long, value_parser = parse_duration)]
+    pub warmup: Option<Duration>,
 
     /// Stop after this many requests in total (the warm-up's included).
     #[arg(long, short = 'n', value_parser = clap::value_parser!(u64).range(1..))]
@@ -153,7 +154,11 @@ impl Args {
             path: base.path,
             connections: self.connections as usize,
             threads: self.threads.map_or(DEFAULT_THREADS, |t| t as usize),
-            warmup: self.warmup,
+            warmup: self.warmup.unwrap_or(if self.requests.is_some() {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(1)
+            }),
             duration: self.duration,
             requests: self.requests,
             pages: self.pages as usize,
@@ -491,6 +496,9 @@ mod tests {
             .unwrap();
         assert_eq!((ok.path.as_str(), ok.host.as_str()), ("/x", "127.0.0.1:9"));
         assert_eq!(ok.threads, DEFAULT_THREADS);
+        assert_eq!(ok.warmup, Duration::from_secs(1));
+        let bounded = args(&["--url", "http://127.0.0.1:9/", "-n", "5"]).unwrap();
+        assert_eq!(bounded.config().unwrap().warmup, Duration::ZERO);
         let far = args(&["--url", "http://10.1.2.3:80/"]).unwrap().config();
         assert!(far
             .unwrap_err()

@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn the_machine_and_the_table_give_reasons() {
-        let why = reason(decide(&ROOMY, &spec(&SELECT, Mode::KeepAlive, 1000)));
+        let why = reason(decide(&ROOMY, &spec(&SELECT, Mode::KeepAlive, 2000)));
         assert!(why.contains("FD_SETSIZE"), "{why}");
         assert_eq!(decide(&ROOMY, &spec(&SELECT, Mode::KeepAlive, 100)), None);
         let tight = Limits { fds: 1024, ..ROOMY };
