@@ -7,22 +7,39 @@
 //! Every backend is level-triggered; the places where that matters are
 //! marked LEVEL-TRIGGERED. The chapter is `walkthrough/05-callback_loop.md`.
 
+// The `unsafe` code is where descriptors are handed to the kernel by
+// number: `Selector::register`'s contract, the loop that keeps it
+// (`event_loop`, `serve`), the backends that rely on it (`epoll`, `poll`,
+// `select`) and signal-driven I/O's system calls (`sigio`). Everything
+// else is safe.
+#![deny(unsafe_code)]
+
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::time::{Duration, Instant};
+use std::os::fd::{BorrowedFd, RawFd};
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
+use workload::serve::ServeVariant;
 use workload::{Body, Clock, Concurrency, Deadline, ErrorKind, FetchError, Page, Plan};
 use workload::{Progress, ResponseReader, Trace};
 
+#[allow(unsafe_code)]
 mod epoll;
+#[allow(unsafe_code)]
+mod event_loop;
+#[allow(unsafe_code)]
 mod poll;
+#[allow(unsafe_code)]
 mod select;
+#[allow(unsafe_code)]
 mod sigio;
 mod timers;
 
+pub mod serve;
+
 pub use epoll::EpollSelector;
+pub use event_loop::EventLoop;
 pub use poll::PollSelector;
 pub use select::{SelectSelector, FD_SETSIZE};
 
@@ -60,7 +77,26 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         ),
     ],
     flags: workload::Flags::NONE,
-    servers: &[],
+    // The same three selectors, serving: one thread, every connection at
+    // once, the think time a timer (`serve.rs`).
+    servers: &[
+        ServeVariant::new(
+            "epoll",
+            "one thread, epoll and callbacks; the think time is a timer",
+            serve::serve_epoll,
+        ),
+        ServeVariant::new(
+            "poll",
+            "the same loop over poll: every wait hands the kernel every connection",
+            serve::serve_poll,
+        ),
+        ServeVariant::new(
+            "select",
+            "the same loop over select: a connection numbered FD_SETSIZE (1024) or above is closed",
+            serve::serve_select,
+        )
+        .fd_ceiling(FD_SETSIZE),
+    ],
     worker: None,
 };
 
@@ -118,6 +154,7 @@ pub trait Selector {
     /// `unregister(fd)`, or until the selector is dropped. poll and select
     /// keep only the number and hand it to the kernel on every wait; closed
     /// behind their back, the number may already name another file.
+    #[allow(unsafe_code)]
     unsafe fn register(&mut self, fd: BorrowedFd<'_>, interest: Interest)
         -> Result<(), FetchError>;
     /// Watch a registered `fd` for something else (register again, in the
@@ -278,7 +315,7 @@ impl Crawler {
 
 /// "Not ready after all": the selector said ready, but another wake-up got
 /// there first, or a signal interrupted the call. Wait again.
-fn retry(e: &io::Error) -> bool {
+pub(crate) fn retry(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
@@ -304,31 +341,8 @@ pub fn connect_nonblocking(page: &Page) -> io::Result<TcpStream> {
     Ok(socket.into())
 }
 
-/// A page registered with the loop: its crawler and the callback to run
-/// when its socket is ready (the tutorial keeps the callback in `key.data`).
-struct Registered {
-    crawler: Crawler,
-    interest: Interest,
-    callback: Callback,
-}
-
-/// The event loop: a selector, the pages registered with it, and the timers.
-/// (Field order is drop order: the selector goes before the sockets.)
-pub struct EventLoop<S: Selector> {
-    selector: S,
-    /// Indexed by descriptor number: descriptors are small integers, the
-    /// lowest free one each time, so a vector is the natural table. A page
-    /// stays here, owning its socket, for as long as it is registered.
-    pages: Vec<Option<Box<Registered>>>,
-    timers: timers::Timers,
-    in_flight: usize,
-    done: Vec<Trace>,
-    /// The ready descriptors of the current turn (kept to reuse its memory).
-    ready: Vec<RawFd>,
-}
-
 /// Pages started between two quick turns of the loop (see `crawl`).
-const START_BATCH: usize = 256;
+pub(crate) const START_BATCH: usize = 256;
 
 // ANCHOR: crawl
 /// The tutorial's `__main__`: start every page (`Crawler(url).fetch()`),
@@ -353,146 +367,3 @@ pub fn crawl<S: Selector>(plan: &Plan, selector: S) -> Vec<Trace> {
     event_loop.done
 }
 // ANCHOR_END: crawl
-
-impl<S: Selector> EventLoop<S> {
-    pub fn new(selector: S, pages: usize) -> Self {
-        EventLoop {
-            selector,
-            pages: Vec::with_capacity(pages + 16),
-            timers: timers::Timers::with_capacity(pages),
-            in_flight: 0,
-            done: Vec::with_capacity(pages),
-            ready: Vec::with_capacity(1024),
-        }
-    }
-
-    // ANCHOR: register
-    /// Register a page's socket with the selector and the callback to run
-    /// when it is ready; and its deadline as a timer.
-    pub fn register(&mut self, crawler: Crawler, interest: Interest, callback: Callback) {
-        let fd = crawler.stream.as_raw_fd();
-        // SAFETY: the socket stays open while it is registered. The crawler
-        // that owns it moves into `pages[fd]` just below, and leaves only
-        // through `end`, which unregisters the socket before dropping it.
-        let registered = unsafe { self.selector.register(crawler.stream.as_fd(), interest) };
-        if let Err(e) = registered {
-            // select's FD_SETSIZE ends up here: this page fails, named,
-            // and the others go on.
-            self.done.push(crawler.finish(Err(e)));
-            return;
-        }
-        self.call_at(
-            crawler.deadline.at(),
-            fd,
-            crawler.page(),
-            Crawler::timed_out,
-        );
-        let slot = fd as usize;
-        if self.pages.len() <= slot {
-            self.pages.resize_with(slot + 1, || None);
-        }
-        self.pages[slot] = Some(Box::new(Registered {
-            crawler,
-            interest,
-            callback,
-        }));
-        self.in_flight += 1;
-    }
-
-    /// asyncio's `call_at`: run `callback` on the page at `fd` at time
-    /// `at`, unless the page has ended by then (`timers.rs`).
-    pub fn call_at(&mut self, at: Instant, fd: RawFd, page: usize, callback: Callback) {
-        self.timers.push(at, fd, page, callback);
-    }
-    // ANCHOR_END: register
-
-    // ANCHOR: run
-    /// The tutorial's `loop()`: wait for events, run their callbacks, until
-    /// every page is done.
-    pub fn run(&mut self) {
-        while self.in_flight > 0 {
-            self.run_once(None);
-        }
-    }
-
-    /// One turn of the loop: due timers, one wait (at most `max_wait`,
-    /// and never past the nearest deadline), the ready callbacks.
-    pub fn run_once(&mut self, max_wait: Option<Duration>) {
-        // Timers first: the pages past their deadline end here, and the
-        // wait below sleeps no longer than until the soonest of the others,
-        // so a silent server cannot hold a page past its timeout.
-        let now = Instant::now();
-        self.run_due_timers(now);
-        if self.in_flight == 0 {
-            return;
-        }
-        let timeout = self.timers.wait_limit(now, max_wait);
-
-        // The one blocking call: the thread sleeps in the kernel until a
-        // socket is ready or the nearest deadline comes. Meanwhile the
-        // kernel completes handshakes and queues incoming bytes for
-        // every socket, with no help from us.
-        let mut ready = std::mem::take(&mut self.ready);
-        match self.selector.wait(timeout, &mut ready) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return self.abandon(e),
-        }
-
-        // The tutorial's `for key, mask in events: key.data(key, mask)`.
-        for fd in ready.drain(..) {
-            let Some(page) = self.pages.get_mut(fd as usize).and_then(|p| p.as_mut()) else {
-                continue; // ended earlier in this round
-            };
-            let next = (page.callback)(&mut page.crawler);
-            self.apply(fd, next);
-        }
-        self.ready = ready;
-    }
-    // ANCHOR_END: run
-
-    // ANCHOR: apply
-    /// Do what a callback asked: wait for something else, or end the page.
-    fn apply(&mut self, fd: RawFd, next: Next) {
-        let slot = fd as usize;
-        let Some(page) = self.pages[slot].as_mut() else {
-            return;
-        };
-        match next {
-            Next::Wait(interest, callback) => {
-                page.callback = callback;
-                if interest != page.interest {
-                    // Only a change of interest costs a system call;
-                    // "read again" keeps the registration as it is.
-                    page.interest = interest;
-                    if let Err(e) = self.selector.modify(page.crawler.stream.as_fd(), interest) {
-                        self.end(slot, Err(e));
-                    }
-                }
-            }
-            Next::Done(outcome) => self.end(slot, outcome),
-        }
-    }
-
-    /// Unregister, then close: in that order, so the selector never
-    /// watches a closed (or reused) descriptor number.
-    fn end(&mut self, slot: usize, outcome: Result<Body, FetchError>) {
-        if let Some(page) = self.pages[slot].take() {
-            self.selector.unregister(page.crawler.stream.as_fd());
-            self.done.push(page.crawler.finish(outcome));
-            self.in_flight -= 1;
-        }
-    }
-    // ANCHOR_END: apply
-
-    /// The selector itself failed: no page can make progress any more, so
-    /// each one still in flight fails with the reason.
-    fn abandon(&mut self, e: io::Error) {
-        let error = FetchError::new(ErrorKind::Io, format!("the selector's wait failed: {e}"));
-        for slot in 0..self.pages.len() {
-            if self.pages[slot].is_some() {
-                self.end(slot, Err(error.clone()));
-            }
-        }
-    }
-}

@@ -45,10 +45,8 @@ use workload::{Clock, Deadline, ErrorKind, FetchError, Page, Plan, Progress, Res
 mod thread_signals;
 use thread_signals::{ThreadSignals, Woken};
 
-/// Pages started between two quick turns of the loop, as in `crawl`: the
-/// pages already connected send their requests while the rest start, and
-/// their connect signals leave the queue before the next batch adds more.
-const START_BATCH: usize = 256;
+use crate::timers::sooner;
+use crate::{retry, START_BATCH};
 
 /// Signals taken in one turn before the deadlines are looked at again.
 const SIGNALS_PER_TURN: usize = 1024;
@@ -72,6 +70,9 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
     let mut run = SignalLoop::new(signals, plan.pages);
     for page in plan.all_pages() {
         run.start(plan, &page, clock);
+        // A quick turn every START_BATCH pages, as in `crawl`: the pages
+        // already connected send their requests while the rest start, and
+        // their signals leave the queue before the next batch adds more.
         if page.index % START_BATCH == START_BATCH - 1 {
             run.turn(Some(Duration::ZERO));
         }
@@ -198,13 +199,6 @@ fn in_progress(e: &io::Error) -> bool {
     )
 }
 
-fn retry(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-    )
-}
-
 // ---------------------------------------------------------------------------
 // The loop: sigtimedwait instead of a selector.
 // ---------------------------------------------------------------------------
@@ -297,10 +291,7 @@ impl SignalLoop {
             .deadlines
             .front()
             .map(|d| d.deadline.at().saturating_duration_since(now));
-        let timeout = match (until_deadline, max_wait) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let timeout = sooner(until_deadline, max_wait);
 
         // ANCHOR: sigio_wait
         // The one blocking call: the thread sleeps until one of its
@@ -391,8 +382,21 @@ impl SignalLoop {
 
     /// The traces. Dropping `signals` then drains what is still queued and
     /// gives the thread its signal mask back.
-    fn finish(self) -> Vec<Trace> {
-        self.done
+    fn finish(mut self) -> Vec<Trace> {
+        std::mem::take(&mut self.done)
+    }
+}
+
+/// Pages still in flight when the loop goes (a panic in the middle of a
+/// run, or a caller that stops early) are disarmed as `close` does, before
+/// their sockets close: a copy of the descriptor held elsewhere (a child
+/// forked by another thread, until its exec) would otherwise keep raising
+/// signals for a thread that no longer takes them.
+impl Drop for SignalLoop {
+    fn drop(&mut self) {
+        for page in self.pages.iter().flatten() {
+            let _ = disarm(page.socket.as_fd());
+        }
     }
 }
 
@@ -563,4 +567,43 @@ fn sigtimedwait(
     // the loop looks up and ignores.
     let poll = unsafe { *(info.as_ptr() as *const SigPollInfo) };
     Ok(Some((signo, poll.fd, poll.band)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn armed(fd: BorrowedFd<'_>) -> bool {
+        let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL).unwrap());
+        flags.contains(OFlag::O_ASYNC)
+    }
+
+    /// A loop dropped with a page still in flight disarms its socket: a
+    /// copy of the descriptor (what a child forked meanwhile would hold)
+    /// no longer has O_ASYNC once the loop is gone.
+    #[test]
+    fn dropping_the_loop_disarms_the_sockets_in_flight() {
+        // Listening but never answering: the page stays in flight.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let plan = Plan::new(&url, 1).unwrap();
+        let signals = ThreadSignals::block().unwrap();
+        let mut run = SignalLoop::new(signals, 1);
+        let page = plan.all_pages().next().unwrap();
+        run.start(&plan, &page, Clock::start());
+        assert_eq!(run.in_flight, 1, "the page is in flight");
+        let copy = run
+            .pages
+            .iter()
+            .flatten()
+            .next()
+            .unwrap()
+            .socket
+            .try_clone()
+            .unwrap();
+        assert!(armed(copy.as_fd()), "armed while in flight");
+        drop(run);
+        assert!(!armed(copy.as_fd()), "disarmed when the loop was dropped");
+    }
 }

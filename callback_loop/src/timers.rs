@@ -1,57 +1,53 @@
-//! Timers: asyncio's `call_at`, so that every page ends within
-//! `--timeout-ms` even if its server never says a word. The loop keeps one
-//! timer per page, fires the due ones at the start of every turn, and never
-//! sleeps in the selector past the soonest of the others.
+//! Timers: asyncio's `call_at`. The crawler keeps one per page, so that
+//! every page ends within `--timeout-ms` even if its server never says a
+//! word; the server one per connection, for its think time or for the head
+//! it is waiting for. A loop fires the due ones at the start of every turn,
+//! and never sleeps in the selector past the soonest of the others.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use crate::{Callback, EventLoop, Selector};
-
-/// A timer: run `callback` on the page at `fd` at `at`, if that page is
-/// still there.
-struct Timer {
-    at: Instant,
-    fd: RawFd,
-    page: usize,
-    callback: Callback,
+/// A timer: at `at`, do `then` to whatever has descriptor `fd` and number
+/// `id`, if it is still there. (The number tells a page, or a connection,
+/// from a later one that was given the same descriptor.)
+pub(crate) struct Timer<T> {
+    pub(crate) at: Instant,
+    pub(crate) fd: RawFd,
+    pub(crate) id: usize,
+    pub(crate) then: T,
 }
 
-// Timers are ordered by when they fire (the page breaks ties).
-impl Ord for Timer {
+// Timers are ordered by when they fire (the id breaks ties).
+impl<T> Ord for Timer<T> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.page, self.fd).cmp(&(other.at, other.page, other.fd))
+        (self.at, self.id, self.fd).cmp(&(other.at, other.id, other.fd))
     }
 }
-impl PartialOrd for Timer {
+impl<T> PartialOrd for Timer<T> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl PartialEq for Timer {
+impl<T> PartialEq for Timer<T> {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other).is_eq()
     }
 }
-impl Eq for Timer {}
+impl<T> Eq for Timer<T> {}
 
-/// The pending timers, soonest first.
-pub(crate) struct Timers(BinaryHeap<Reverse<Timer>>);
+/// The pending timers, soonest first. `T` is what a timer does: a page's
+/// callback in the crawler, a connection's in the server.
+pub(crate) struct Timers<T>(BinaryHeap<Reverse<Timer<T>>>);
 
-impl Timers {
-    pub(crate) fn with_capacity(n: usize) -> Timers {
+impl<T> Timers<T> {
+    pub(crate) fn with_capacity(n: usize) -> Timers<T> {
         Timers(BinaryHeap::with_capacity(n))
     }
 
-    pub(crate) fn push(&mut self, at: Instant, fd: RawFd, page: usize, callback: Callback) {
-        self.0.push(Reverse(Timer {
-            at,
-            fd,
-            page,
-            callback,
-        }));
+    pub(crate) fn push(&mut self, at: Instant, fd: RawFd, id: usize, then: T) {
+        self.0.push(Reverse(Timer { at, fd, id, then }));
     }
 
     /// How long the selector may sleep from `now`: until the soonest timer,
@@ -61,14 +57,11 @@ impl Timers {
             .0
             .peek()
             .map(|Reverse(t)| t.at.saturating_duration_since(now));
-        match (until_timer, max_wait) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        sooner(until_timer, max_wait)
     }
 
     /// The soonest timer, if it is due at `now`.
-    fn pop_due(&mut self, now: Instant) -> Option<Timer> {
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Timer<T>> {
         if self.0.peek()?.0.at > now {
             return None;
         }
@@ -76,24 +69,11 @@ impl Timers {
     }
 }
 
-impl<S: Selector> EventLoop<S> {
-    /// Fire the timers that are due. A page that ended before its timer
-    /// came simply is not there any more (or its descriptor now belongs to
-    /// another page): the timer is dropped, nothing to cancel.
-    pub(crate) fn run_due_timers(&mut self, now: Instant) {
-        while let Some(timer) = self.timers.pop_due(now) {
-            let Some(page) = self
-                .pages
-                .get_mut(timer.fd as usize)
-                .and_then(|p| p.as_mut())
-            else {
-                continue;
-            };
-            if page.crawler.page() == timer.page {
-                let next = (timer.callback)(&mut page.crawler);
-                self.apply(timer.fd, next);
-            }
-        }
+/// The shorter of two waits, `None` being "no limit".
+pub(crate) fn sooner(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -110,7 +90,6 @@ pub(crate) fn timeout_ms(timeout: Option<Duration>) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Crawler;
 
     #[test]
     fn timeouts_round_up_to_whole_milliseconds() {
@@ -127,7 +106,7 @@ mod tests {
         let mut timers = Timers::with_capacity(3);
         for (i, ms) in [30u64, 10, 20].into_iter().enumerate() {
             let at = now + Duration::from_millis(ms);
-            timers.push(at, i as RawFd, i, Crawler::timed_out);
+            timers.push(at, i as RawFd, i, ());
         }
         assert_eq!(
             timers.wait_limit(now, None),
@@ -140,7 +119,7 @@ mod tests {
         assert!(timers.pop_due(now).is_none(), "none is due yet");
         let later = now + Duration::from_millis(30);
         let order: Vec<usize> =
-            std::iter::from_fn(|| timers.pop_due(later).map(|t| t.page)).collect();
+            std::iter::from_fn(|| timers.pop_due(later).map(|t| t.id)).collect();
         assert_eq!(order, [1, 2, 0]);
         assert_eq!(timers.wait_limit(later, None), None);
     }

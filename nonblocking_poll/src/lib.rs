@@ -15,6 +15,7 @@ use workload::{Concurrency, FetchError, Page};
 
 pub mod round_robin;
 pub mod sequential;
+pub mod serve;
 mod spins;
 
 pub use spins::{spin_report, ShowSpins, SpinFlags, Spins};
@@ -40,7 +41,13 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         ),
     ],
     flags: workload::Flags::of::<SpinFlags>(),
-    servers: &[],
+    // Every connection at once, each asked in turn on every pass: O(n)
+    // system calls per pass, idle or not (`serve.rs`).
+    servers: &[workload::serve::ServeVariant::new(
+        "busy",
+        "one thread asks the listener and every connection in turn, WouldBlock everywhere,          and sleeps 1 ms after a pass with nothing to do",
+        serve::serve,
+    )],
     worker: None,
 };
 
