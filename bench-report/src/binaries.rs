@@ -49,6 +49,16 @@ impl Binaries {
     /// started us (`cargo run` sets `CARGO`) and `dir` is a cargo profile's
     /// folder. Returns the lessons that failed to build, with why.
     pub fn build(&self, jobs: &[Job], who: &str) -> Vec<(&'static str, String)> {
+        let lessons: Vec<&'static str> = jobs.iter().map(|j| j.lesson.name).collect();
+        self.build_lessons(&lessons, who)
+    }
+
+    /// [`Binaries::build`] for the binaries of the lessons named.
+    pub fn build_lessons(
+        &self,
+        lessons: &[&'static str],
+        who: &str,
+    ) -> Vec<(&'static str, String)> {
         let Some(cargo) = std::env::var_os("CARGO").filter(|_| self.build) else {
             return Vec::new();
         };
@@ -56,9 +66,9 @@ impl Binaries {
             return Vec::new();
         };
         let mut packages: Vec<&'static str> = vec!["workload"];
-        for j in jobs {
-            if !packages.contains(&j.lesson.name) {
-                packages.push(j.lesson.name);
+        for l in lessons {
+            if !packages.contains(l) {
+                packages.push(l);
             }
         }
         let cargo_build = |pkgs: &[&str]| -> bool {

@@ -188,6 +188,152 @@ fn usage(ru: &libc::rusage) -> Usage {
     }
 }
 
+/// A child that keeps running (a server): started in a process group of
+/// its own, its first stdout lines read while it runs, stopped with a
+/// signal and accounted for with `wait4` like [`run`].
+#[derive(Debug)]
+pub struct Running {
+    pid: libc::pid_t,
+    started: Instant,
+    lines: mpsc::Receiver<String>,
+    stderr: Option<JoinHandle<Vec<u8>>>,
+}
+
+impl Running {
+    /// Start `command` with stdin closed and stdout and stderr captured.
+    pub fn spawn(mut command: Command) -> io::Result<Running> {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let started = Instant::now();
+        let mut child = command.spawn()?;
+        let pid = child.id() as libc::pid_t;
+        let stderr = Some(drain(child.stderr.take()));
+        let (tx, lines) = mpsc::channel();
+        if let Some(out) = child.stdout.take() {
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in io::BufReader::new(out).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        // The std handle is never waited on: `stop` reaps the child with wait4.
+        drop(child);
+        Ok(Running {
+            pid,
+            started,
+            lines,
+            stderr,
+        })
+    }
+
+    pub fn pid(&self) -> libc::pid_t {
+        self.pid
+    }
+
+    /// The first stdout line within `limit`, or `None` (it said nothing or
+    /// it ended).
+    pub fn first_line(&self, limit: Duration) -> Option<String> {
+        self.lines.recv_timeout(limit).ok()
+    }
+
+    /// The peak resident set of every process in the child's process
+    /// group, in KiB, summed (`VmHWM` of each, from /proc): what serving
+    /// cost in memory so far. A page shared by several processes counts
+    /// once in each.
+    pub fn group_peak_rss_kb(&self) -> Option<u64> {
+        let mut total = None;
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            // Field 5 of /proc/PID/stat, after the parenthesised name, is the process group.
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let group = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+                .and_then(|g| g.parse::<i32>().ok());
+            if group != Some(self.pid) {
+                continue;
+            }
+            let hwm = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                });
+            if let Some(kb) = hwm {
+                total = Some(total.unwrap_or(0) + kb);
+            }
+        }
+        total
+    }
+
+    /// Send `signal` to the child, wait up to `grace` for it to end (then
+    /// kill its group), and return how it ended with its usage.
+    pub fn stop(
+        mut self,
+        signal: nix::sys::signal::Signal,
+        grace: Duration,
+    ) -> io::Result<Finished> {
+        use nix::sys::signal::kill;
+        let pid = self.pid;
+        let _ = kill(nix::unistd::Pid::from_raw(pid), signal);
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send((wait4(pid), Instant::now()));
+        });
+        let (result, timed_out) = match rx.recv_timeout(grace) {
+            Ok(done) => (done, false),
+            Err(_) => {
+                kill_group(pid);
+                let done = rx
+                    .recv()
+                    .map_err(|_| io::Error::other("the waiting thread died"))?;
+                (done, true)
+            }
+        };
+        kill_group(pid);
+        let ((status, usage), ended) = (result.0?, result.1);
+        let exit = if timed_out {
+            Exit::TimedOut
+        } else if libc::WIFEXITED(status) {
+            Exit::Code(libc::WEXITSTATUS(status))
+        } else {
+            Exit::Signal(libc::WTERMSIG(status))
+        };
+        let stdout: Vec<u8> = self
+            .lines
+            .try_iter()
+            .flat_map(|l| (l + "\n").into_bytes())
+            .collect();
+        Ok(Finished {
+            exit,
+            wall: ended - self.started,
+            usage,
+            stdout,
+            stderr: self
+                .stderr
+                .take()
+                .map(|h| h.join().unwrap_or_default())
+                .unwrap_or_default(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +371,27 @@ mod tests {
     fn a_signal_is_reported() {
         let f = run(sh("kill -TERM $$"), Duration::from_secs(20)).unwrap();
         assert_eq!(f.exit, Exit::Signal(libc::SIGTERM));
+    }
+
+    #[test]
+    fn a_running_child_is_read_measured_and_stopped() {
+        let r = Running::spawn(sh("echo ready http://127.0.0.1:1/; exec sleep 60")).unwrap();
+        assert_eq!(
+            r.first_line(Duration::from_secs(20)).as_deref(),
+            Some("ready http://127.0.0.1:1/")
+        );
+        assert!(r.group_peak_rss_kb().unwrap_or(0) > 0);
+        let f = r
+            .stop(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(20))
+            .unwrap();
+        assert_eq!(f.exit, Exit::Signal(libc::SIGTERM));
+        // a child that ignores the signal is killed at the end of the grace
+        let r = Running::spawn(sh("trap '' INT; echo up; sleep 60")).unwrap();
+        assert_eq!(r.first_line(Duration::from_secs(20)).as_deref(), Some("up"));
+        let f = r
+            .stop(nix::sys::signal::Signal::SIGINT, Duration::from_millis(300))
+            .unwrap();
+        assert_eq!(f.exit, Exit::TimedOut);
     }
 
     #[test]

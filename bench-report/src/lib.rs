@@ -1,5 +1,5 @@
 //! The measuring harness: `cargo bench` (`benches/lessons.rs`) and the
-//! `sweep`, `cpu` and `latency` subcommands (`src/main.rs`).
+//! `sweep`, `cpu`, `latency`, `load` and `serve` subcommands (`src/main.rs`).
 //!
 //! Every lesson and variant comes from [`LESSONS`]; what the harness needs
 //! to know about a variant (a task per page, a descriptor ceiling, the
@@ -12,7 +12,8 @@
 //!   page server as a process of its own), [`child`] (a child process and
 //!   its `wait4` usage), [`runner`] (one lesson run and what it reported);
 //! - the commands: [`sweep`] (10 to 10,000 pages), [`cpu`] (CPU-bound
-//!   pages), [`bench`] (the table of `cargo bench`);
+//!   pages), [`bench`] (the table of `cargo bench`), [`load`] (the HTTP
+//!   load generator), [`serve`] (every lesson's servers under load);
 //! - reporting: [`sweep_report`], [`table`], [`charts`], [`numbers`]
 //!   (the one median and the number formats), [`status`], [`tutorial`]
 //!   (the tutorial's figures normalised like ours), [`outdir`] (a report
@@ -25,12 +26,14 @@ pub mod child;
 pub mod cpu;
 pub mod decide;
 pub mod jobs;
+pub mod load;
 pub mod machine;
 pub mod numbers;
 pub mod outdir;
 pub mod page_server;
 pub mod paths;
 pub mod runner;
+pub mod serve;
 pub mod status;
 pub mod sweep;
 pub mod sweep_report;
