@@ -58,7 +58,7 @@ pub struct Args {
     #[arg(long, value_parser = load::parse_duration)]
     duration: Option<Duration>,
 
-    /// Warm-up of each cell, not measured [default: 500 ms + the think time; with --quick: 200 ms + it].
+    /// Warm-up of each cell, not measured [default: 500 ms + the think time, twice it from 1,000 connections; with --quick: 200 ms + it].
     #[arg(long, value_parser = load::parse_duration)]
     warmup: Option<Duration>,
 
@@ -296,9 +296,14 @@ impl Config {
         out
     }
 
-    pub fn warmup(&self, latency_ms: u64) -> Duration {
+    /// The warm-up of a cell. With a think time, a thousand connections or
+    /// more open in a burst and their first requests come due together:
+    /// the first rounds are lumps, not the steady state, so they get two
+    /// think times before the measured window instead of one.
+    pub fn warmup(&self, latency_ms: u64, connections: usize) -> Duration {
+        let rounds = if connections >= 1000 { 2 } else { 1 };
         self.warmup.unwrap_or_else(|| {
-            Duration::from_millis(if self.quick { 200 } else { 500 } + latency_ms)
+            Duration::from_millis(if self.quick { 200 } else { 500 } + rounds * latency_ms)
         })
     }
 
@@ -529,7 +534,7 @@ pub fn measure(command: Command, spec: &Spec, config: &Config) -> Cell {
         Ok(b) => b,
         Err(e) => return failed(e),
     };
-    let warmup = config.warmup(spec.latency_ms);
+    let warmup = config.warmup(spec.latency_ms, spec.connections);
     let load_config = LoadConfig {
         addr: base.addr,
         host: base.host,

@@ -251,7 +251,18 @@ impl ServeReport<'_> {
         let warmups: Vec<String> = c
             .latencies
             .iter()
-            .map(|&l| format!("{} ms at L = {l} ms", c.warmup(l).as_millis()))
+            .map(|&l| {
+                let (few, many) = (c.warmup(l, 1), c.warmup(l, 1000));
+                if few == many {
+                    format!("{} ms at L = {l} ms", few.as_millis())
+                } else {
+                    format!(
+                        "{} ms at L = {l} ms, {} ms from 1,000 connections",
+                        few.as_millis(),
+                        many.as_millis()
+                    )
+                }
+            })
             .collect();
         let mut out = format!(
             "# Serving: every lesson's servers under load\n\n\
