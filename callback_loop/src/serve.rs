@@ -161,6 +161,7 @@ impl Connection {
         }
     }
 
+    // ANCHOR: next_request
     /// The head so far: whole (start its think time), not yet (wait for
     /// more, no later than the deadline), or bad (refuse it).
     fn next_request(&mut self, shared: &Shared) -> Next {
@@ -182,6 +183,7 @@ impl Connection {
             }
         }
     }
+    // ANCHOR_END: next_request
 
     fn wait_for_more(&self) -> Next {
         Next::Wait {
