@@ -52,7 +52,16 @@ pub fn probe_server() -> Result<(), String> {
     probe_for(SERVER_NEEDS)
 }
 
+/// The probe runs on a thread of its own. When a ring is closed, the
+/// kernel's clean-up queues work on every thread that used it, and that
+/// interrupts a blocking socket call with a timeout on that thread (the
+/// call fails with EINTR): a check must leave its caller's thread alone.
 fn probe_for(needed: &[(u8, &str)]) -> Result<(), String> {
+    std::thread::scope(|s| s.spawn(|| probe_here(needed)).join())
+        .unwrap_or_else(|_| Err("the io_uring probe panicked".to_string()))
+}
+
+fn probe_here(needed: &[(u8, &str)]) -> Result<(), String> {
     let ring = Ring::new(RingSize {
         entries: 8,
         buffers: 8,
