@@ -47,7 +47,7 @@ pub fn serve(serving: Serving) -> io::Result<()> {
     // to its epoll instance (a copy of it stays in `shutdown`, to wake the
     // accept at Ctrl-C).
     let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
-    let open = Arc::new(Open::new());
+    let open = Arc::new(Open::default());
     let server = Arc::new(Server { config, pages });
 
     let acceptor = {

@@ -525,8 +525,8 @@ impl Server {
             let Some(slot) = self.short_of_buffers.pop_front() else {
                 return;
             };
-            let waiting = |c: &Box<Conn>| c.phase == Phase::Reading && !c.receiving;
-            if self.conns[slot].as_ref().is_some_and(waiting) {
+            let waiting = |c: &Conn| c.phase == Phase::Reading && !c.receiving;
+            if self.conns[slot].as_deref().is_some_and(waiting) {
                 self.next_request(slot);
                 self.free_if_done(slot);
             }

@@ -42,8 +42,8 @@ pub struct Admitted {
     open: Arc<Open>,
 }
 
-impl Open {
-    pub fn new() -> Open {
+impl Default for Open {
+    fn default() -> Open {
         Open {
             table: Mutex::new(Table {
                 fds: HashSet::new(),
@@ -53,7 +53,9 @@ impl Open {
             room: crate::stacks::room_for_stacks(),
         }
     }
+}
 
+impl Open {
     fn table(&self) -> MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
