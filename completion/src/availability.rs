@@ -21,10 +21,47 @@ const NEEDED: &[(u8, &str)] = &[
     (opcode::Close::CODE, "IORING_OP_CLOSE (Linux 5.6)"),
 ];
 
+/// The operations the server submits (its multishot accept needs Linux
+/// 5.19, as the provided buffer ring every ring here registers).
+const SERVER_NEEDS: &[(u8, &str)] = &[
+    (opcode::Accept::CODE, "IORING_OP_ACCEPT (Linux 5.5)"),
+    (opcode::Recv::CODE, "IORING_OP_RECV (Linux 5.6)"),
+    (opcode::Send::CODE, "IORING_OP_SEND (Linux 5.6)"),
+    (opcode::Timeout::CODE, "IORING_OP_TIMEOUT (Linux 5.4)"),
+    (
+        opcode::LinkTimeout::CODE,
+        "IORING_OP_LINK_TIMEOUT (Linux 5.5)",
+    ),
+    (opcode::PollAdd::CODE, "IORING_OP_POLL_ADD (Linux 5.1)"),
+    (
+        opcode::AsyncCancel::CODE,
+        "IORING_OP_ASYNC_CANCEL (Linux 5.5)",
+    ),
+    (opcode::Close::CODE, "IORING_OP_CLOSE (Linux 5.6)"),
+];
+
 /// Set up a small ring the way the lesson does, and ask the kernel
-/// whether it has every operation the lesson submits. `Err` names the
-/// cause in a sentence.
+/// whether it has every operation the lesson's fetch submits. `Err` names
+/// the cause in a sentence.
 pub fn probe() -> Result<(), String> {
+    probe_for(NEEDED)
+}
+
+/// The same for the server's operations.
+pub fn probe_server() -> Result<(), String> {
+    probe_for(SERVER_NEEDS)
+}
+
+/// The probe runs on a thread of its own. When a ring is closed, the
+/// kernel's clean-up queues work on every thread that used it, and that
+/// interrupts a blocking socket call with a timeout on that thread (the
+/// call fails with EINTR): a check must leave its caller's thread alone.
+fn probe_for(needed: &[(u8, &str)]) -> Result<(), String> {
+    std::thread::scope(|s| s.spawn(|| probe_here(needed)).join())
+        .unwrap_or_else(|_| Err("the io_uring probe panicked".to_string()))
+}
+
+fn probe_here(needed: &[(u8, &str)]) -> Result<(), String> {
     let ring = Ring::new(RingSize {
         entries: 8,
         buffers: 8,
@@ -38,7 +75,7 @@ pub fn probe() -> Result<(), String> {
             explain(&e)
         )
     })?;
-    match NEEDED.iter().find(|(code, _)| !probe.is_supported(*code)) {
+    match needed.iter().find(|(code, _)| !probe.is_supported(*code)) {
         Some((_, name)) => Err(format!("this kernel's io_uring has no {name}")),
         None => Ok(()),
     }

@@ -13,14 +13,26 @@
 //!   built on io_uring: the code looks like tokio's, but each buffer is
 //!   passed to the kernel by value and handed back.
 //! - [`probe`]: whether io_uring can be used here at all, and if not, why.
+//! - [`serve`]: the other side, a page server on one ring by hand.
+
+// The `unsafe` code is where memory is shared with the kernel: the ring
+// and its buffers, and the operations that point into the program's
+// memory until they complete. Everything else is safe.
+#![deny(unsafe_code)]
 
 pub mod availability;
+#[allow(unsafe_code)]
 mod bufring;
 pub mod compio_rt;
+#[allow(unsafe_code)]
 pub mod ring;
+#[allow(unsafe_code)]
+pub mod serve;
+#[allow(unsafe_code)]
 pub mod uring;
 
-pub use availability::probe;
+pub use availability::{probe, probe_server};
+use workload::serve::ServeVariant;
 use workload::Concurrency;
 
 /// The lesson's table: the hand-written loop first, then the runtime.
@@ -44,6 +56,11 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         .available(probe),
     ],
     flags: workload::Flags::NONE,
-    servers: &[],
+    servers: &[ServeVariant::new(
+        "uring",
+        "one ring by hand: multishot accept, recv into provided buffers, a timeout op per think time",
+        serve::uring::serve,
+    )
+    .available(probe_server)],
     worker: None,
 };

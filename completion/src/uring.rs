@@ -31,7 +31,7 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
 /// Fetch every page of the plan on one ring of `size`, and say what the
 /// ring did. A ring much smaller than the number of pages is fine: pages
 /// wait in a backlog, and operations wait for room in the submission queue.
-pub fn fetch_with(plan: &Plan, size: RingSize) -> (Vec<Trace>, Stats) {
+pub(crate) fn fetch_with(plan: &Plan, size: RingSize) -> (Vec<Trace>, Stats) {
     let clock = Clock::start();
     let ring = match Ring::new(size) {
         Ok(ring) => ring,
@@ -44,11 +44,7 @@ pub fn fetch_with(plan: &Plan, size: RingSize) -> (Vec<Trace>, Stats) {
                     crate::availability::explain(&e)
                 ),
             );
-            let traces = plan
-                .all_pages()
-                .map(|p| Trace::start(&p, clock).finish(Err(error.clone())))
-                .collect();
-            return (traces, Stats::default());
+            return (workload::fail_every_page(plan, &error), Stats::default());
         }
     };
     let mut crawl = Crawl {
@@ -574,35 +570,4 @@ fn kernel_time(deadline: &Deadline) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn user_data_names_page_and_step() {
-        for step in [
-            Step::Socket,
-            Step::Connect,
-            Step::Send,
-            Step::Recv,
-            Step::Timeout,
-            Step::Close,
-        ] {
-            for page in [0, 1, 255, 256, 999_999] {
-                assert_eq!(Step::of(step.user_data(page)), (page, Some(step)));
-            }
-        }
-        assert_eq!(Step::of(7 << 8), (7, None));
-    }
-
-    #[test]
-    fn the_kernel_deadline_is_on_the_monotonic_clock() {
-        let deadline = Deadline::after(Duration::from_secs(5));
-        let at = kernel_time(&deadline);
-        let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
-        let now = Duration::new(now.tv_sec() as u64, now.tv_nsec() as u32);
-        assert!(
-            at > now && at <= now + Duration::from_secs(5),
-            "{at:?} vs {now:?}"
-        );
-    }
-}
+mod tests;

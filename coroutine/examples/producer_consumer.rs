@@ -13,6 +13,9 @@
 //!
 //! Run it with `cargo run -p coroutine --example producer_consumer`.
 
+// The one `unsafe` code is may's spawn, in `with_may_coroutines`.
+#![deny(unsafe_code)]
+
 use generator::{Gn, Scope};
 use std::time::Duration;
 
@@ -61,6 +64,7 @@ fn with_a_generator() {
 }
 // ANCHOR_END: generator
 
+#[allow(unsafe_code)]
 /// The same conversation between two may coroutines: each side blocks on a
 /// channel, and may switches to the other while it waits, on whatever
 /// worker thread is free (gevent's switch on I/O).

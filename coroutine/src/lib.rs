@@ -6,8 +6,13 @@
 //! underneath: `may::net::TcpStream` suspends the coroutine where
 //! `std::net::TcpStream` would put the thread to sleep, and the worker
 //! thread runs another coroutine meanwhile. Each coroutine has a stack of
-//! its own; [`stacks`] sizes and guards them. The chapter is
+//! its own; [`stacks`] sizes and guards them. [`serve`] is the other side:
+//! a coroutine per connection. The chapter is
 //! `walkthrough/06-coroutine.md`.
+
+// The `unsafe` code is may's spawn (here in `fetch_all`, and in `serve`),
+// whose two rules the compiler cannot check; everything else is safe.
+#![deny(unsafe_code)]
 
 use may::coroutine::{Builder, JoinHandle};
 use may::net::TcpStream;
@@ -16,9 +21,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use workload::{Clock, Concurrency, Deadline, FetchError, Page, Plan, ResponseReader, Trace};
 
+#[allow(unsafe_code)]
+pub mod serve;
 pub mod stacks;
 
-use stacks::{configure_may, joined, StackBudget, WORD};
+use stacks::{configure_may, joined, words, StackBudget};
 pub use stacks::{StackKb, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB};
 
 /// The lesson's table: its one variant and its one flag.
@@ -32,18 +39,29 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         fetch_all,
     )],
     flags: workload::Flags::of::<StackFlags>(),
-    servers: &[],
+    servers: &[workload::serve::ServeVariant::new(
+        "may",
+        "a may coroutine per connection: blocking-looking read, sleep and write",
+        serve::serve,
+    )],
     worker: None,
 };
 
-/// The lesson's own flag.
+/// The lesson's own flag. Its help states the range from the same
+/// constants the parser checks, so the two cannot disagree.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct StackFlags {
-    /// Stack of each coroutine, in KiB (4 to 8192, rounded up to 4 KiB pages)
-    #[arg(long = "stack-kb", value_name = "KB", value_parser = StackKb::parse, default_value = "32")]
+    #[arg(
+        long = "stack-kb",
+        value_name = "KB",
+        value_parser = StackKb::parse,
+        default_value_t = StackKb::default(),
+        help = StackKb::help(),
+    )]
     pub stack_kb: StackKb,
 }
 
+#[allow(unsafe_code)]
 // ANCHOR: fetch_all
 /// The tutorial's `gevent.joinall([gevent.spawn(f, url) for url in urls])`:
 /// start one coroutine per page, then wait for all of them.
@@ -69,7 +87,7 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
                 return (page, Err(e));
             }
             let (plan, threads, p) = (plan.clone(), threads.clone(), page.clone());
-            let builder = Builder::new().stack_size(stack_kb * 1024 / WORD);
+            let builder = Builder::new().stack_size(words(stack_kb));
             // SAFETY: may leaves two rules to the caller of spawn.
             // 1. Thread-local storage. A coroutine suspended on one worker
             //    thread may be resumed on another, so a thread local must
@@ -82,12 +100,13 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
             //    `Clock`, `Arc<Threads>`), which the Builder's bounds check,
             //    so its stack may move between threads.
             // 2. The stack. It has a fixed size and cannot grow. `stack_kb`
-            //    is at least `MIN_STACK_KB`, above the deepest use this
-            //    build makes of it (coroutine/README.md measures it), and
-            //    the read buffer is kept small. An overflow runs into the guard
-            //    page below the stack (Rust probes big frames page by page,
-            //    so none can jump over it): may reports it and the page
-            //    fails, see `stacks::joined`.
+            //    is at least `MIN_STACK_KB`, and a test in `stacks` runs
+            //    the whole conformance suite on measured stacks and fails
+            //    if this build's deepest use passes three quarters of
+            //    that floor; the read buffer is kept small. An overflow
+            //    runs into the guard page below the stack (Rust probes big
+            //    frames page by page, so none can jump over it): may
+            //    reports it and the page fails, see `stacks::joined`.
             let spawned =
                 unsafe { builder.spawn(move || coroutine_way(&plan, &p, clock, &threads)) };
             (page, spawned.map_err(FetchError::from))

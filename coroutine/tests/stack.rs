@@ -95,3 +95,18 @@ fn a_stack_below_the_floor_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--stack-kb"), "{stderr}");
 }
+
+/// `--help` states the range the parser accepts, from the same constants.
+#[test]
+fn the_help_states_the_range_the_parser_accepts() {
+    let out = Command::new(env!("CARGO_BIN_EXE_coroutine"))
+        .arg("--help")
+        .output()
+        .expect("run the coroutine binary");
+    let help = String::from_utf8_lossy(&out.stdout);
+    let range = format!("({MIN_STACK_KB} to {MAX_STACK_KB}, rounded up to 4 KiB pages)");
+    assert!(help.contains(&range), "{help}");
+    assert!(help.contains("[default: 32]"), "{help}");
+    assert!(StackKb::parse(&MIN_STACK_KB.to_string()).is_ok());
+    assert!(StackKb::parse(&(MIN_STACK_KB - 1).to_string()).is_err());
+}

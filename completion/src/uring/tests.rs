@@ -3,17 +3,17 @@
 //! cancelled and every cancelled operation completes before the run
 //! returns; a ring that cannot be set up fails every page with the reason.
 //! Where io_uring cannot be used at all, each test says why and passes.
+//!
+//! Also: the user data of a completion names its page and step, and
+//! deadlines are set on the kernel's clock.
 
-use completion::ring::RingSize;
-use completion::uring::fetch_with;
+use super::*;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::time::Duration;
-use workload::{ErrorKind, Plan};
 
 macro_rules! skip_without_io_uring {
     () => {
-        if let Err(why) = completion::probe() {
+        if let Err(why) = crate::probe() {
             eprintln!("skipped: {why}");
             return;
         }
@@ -175,8 +175,37 @@ fn a_ring_that_cannot_be_set_up_fails_every_page_with_the_reason() {
 fn the_probe_agrees_with_the_ring() {
     // Where the probe says yes, a default ring can be set up too; where
     // it says no, its reason is a sentence, not an empty string.
-    match completion::probe() {
-        Ok(()) => assert!(completion::ring::Ring::new(RingSize::default()).is_ok()),
+    match crate::probe() {
+        Ok(()) => assert!(Ring::new(RingSize::default()).is_ok()),
         Err(why) => assert!(why.len() > 10, "{why}"),
     }
+}
+
+#[test]
+fn user_data_names_page_and_step() {
+    for step in [
+        Step::Socket,
+        Step::Connect,
+        Step::Send,
+        Step::Recv,
+        Step::Timeout,
+        Step::Close,
+    ] {
+        for page in [0, 1, 255, 256, 999_999] {
+            assert_eq!(Step::of(step.user_data(page)), (page, Some(step)));
+        }
+    }
+    assert_eq!(Step::of(7 << 8), (7, None));
+}
+
+#[test]
+fn the_kernel_deadline_is_on_the_monotonic_clock() {
+    let deadline = Deadline::after(Duration::from_secs(5));
+    let at = kernel_time(&deadline);
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+    let now = Duration::new(now.tv_sec() as u64, now.tv_nsec() as u32);
+    assert!(
+        at > now && at <= now + Duration::from_secs(5),
+        "{at:?} vs {now:?}"
+    );
 }
