@@ -405,7 +405,13 @@ impl Client {
     }
 
     fn read(&mut self, chunk: &mut [u8]) -> Result<usize, String> {
-        let n = self.stream.read(chunk).map_err(|e| format!("read: {e}"))?;
+        let n = loop {
+            // A signal may cut a blocking read short (EINTR): read again.
+            match self.stream.read(chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other.map_err(|e| format!("read: {e}"))?,
+            }
+        };
         self.buf.extend_from_slice(&chunk[..n]);
         Ok(n)
     }
@@ -419,6 +425,7 @@ impl Client {
                 Ok(0) => return true,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => return false,
             }
         }
