@@ -19,9 +19,13 @@
 //!   (the tutorial's figures normalised like ours), [`outdir`] (a report
 //!   folder checked before anything is measured), [`paths`], [`machine`].
 
+#![deny(unsafe_code)]
+
 pub mod bench;
 pub mod binaries;
 pub mod charts;
+// wait4 with its rusage: the child's own usage, which std does not give.
+#[allow(unsafe_code)]
 pub mod child;
 pub mod cpu;
 pub mod decide;

@@ -12,6 +12,8 @@
 //! - `latency`: the tutorial's "CPU's sense of time" table, measured on this
 //!   machine (see `latency.rs`).
 
+#![forbid(unsafe_code)]
+
 use bench_report::{cpu, load, serve, sweep};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
