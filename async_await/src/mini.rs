@@ -16,7 +16,10 @@
 //!    timers), sleeps in `epoll_wait` and wakes whoever an event concerns.
 //! 3. **The executor** ([`Executor`]): the tutorial's `Task` plus `loop()`.
 //!    A task's waker puts its number on a ready queue; the loop polls the
-//!    ready tasks and, when there are none, turns the reactor.
+//!    ready tasks, a few dozen at a time, and turns the reactor in between
+//!    (sleeping in it only when no task is ready). It starts new tasks a
+//!    few at a time too, and never more at once than it was told (the
+//!    pages the open-file limit has room for, or `--workers`).
 //!
 //! Shortcuts, each one flagged where it is taken (search for "SHORTCUT"):
 //! one thread only; no task can spawn another; a timer stays in the heap
@@ -612,19 +615,25 @@ struct Task<'a> {
 pub struct Executor<'a> {
     tasks: Vec<Option<Task<'a>>>,
     ready: Arc<Mutex<VecDeque<usize>>>,
-    /// Tasks spawned and not started yet, in spawn order: each starts when
-    /// a running task ends (tokio's variant does this with a Semaphore).
+    /// Tasks spawned and not started yet, in spawn order.
     held: VecDeque<usize>,
-    /// Tasks started and not finished: at most `limit`.
+    /// Tasks started and not finished: at most `limit` (tokio's variant
+    /// does this with a Semaphore).
     running: usize,
     limit: usize,
 }
 
 /// Tasks polled between two looks at the reactor: tokio's number (its
-/// `event_interval`). Polling every ready task first would let thirty
-/// thousand new pages each start a connect before the first response is
-/// read, and a task that keeps waking itself would starve every socket.
+/// `event_interval`). Polling every ready task first would let a task
+/// that keeps waking itself starve every socket.
 const EVENT_INTERVAL: usize = 61;
+
+/// New tasks started per turn of the loop, at most, and only while fewer
+/// than EVENT_INTERVAL tasks are ready: the tokio variant's crawl spawns 16
+/// pages, then yields. Starting every task at once would queue a page
+/// whose socket is ready behind every page not started yet: at 30,000
+/// pages, its response read tens of seconds after it came.
+const START_BATCH: usize = 16;
 
 impl Default for Executor<'_> {
     fn default() -> Self {
@@ -650,9 +659,9 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Add a task: ready to make its first step, or held until there is
-    /// room for it. A future does nothing until polled, so a held page has
-    /// no socket yet.
+    /// Add a task. `run` starts it (makes it ready for its first step)
+    /// when its turn and its room come; a future does nothing until
+    /// polled, so a held page has no socket yet.
     pub fn spawn(&mut self, future: impl Future<Output = ()> + 'a) {
         let task = self.tasks.len();
         let waker = Arc::new(TaskWaker {
@@ -665,20 +674,28 @@ impl<'a> Executor<'a> {
             waker,
         }));
         self.held.push_back(task);
-        self.start_held();
     }
 
-    /// Start held tasks while there is room.
+    /// Whether a held task may start: there is one, and room for it.
+    fn can_start(&self) -> bool {
+        self.running < self.limit && !self.held.is_empty()
+    }
+
+    /// Start up to START_BATCH held tasks, if there is room and the loop
+    /// has caught up with the tasks already ready.
     fn start_held(&mut self) {
-        while self.running < self.limit {
-            let Some(task) = self.held.pop_front() else {
+        let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+        if ready.len() >= EVENT_INTERVAL {
+            return;
+        }
+        for _ in 0..START_BATCH {
+            if !self.can_start() {
                 return;
-            };
-            self.running += 1;
-            self.ready
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push_back(task);
+            }
+            if let Some(task) = self.held.pop_front() {
+                self.running += 1;
+                ready.push_back(task);
+            }
         }
     }
 
@@ -688,6 +705,8 @@ impl<'a> Executor<'a> {
     pub fn run(&mut self, reactor: &Reactor) -> io::Result<()> {
         let mut live = self.tasks.iter().filter(|t| t.is_some()).count();
         while live > 0 {
+            // A few new pages, if there is room for them.
+            self.start_held();
             // Poll the tasks whose waker was called, at most EVENT_INTERVAL
             // of them. The lock is held only to pop: a task being polled
             // may wake itself or others.
@@ -710,20 +729,18 @@ impl<'a> Executor<'a> {
                 if task.future.as_mut().poll(&mut cx).is_ready() {
                     self.tasks[id] = None; // frees the task's state machine
                     live -= 1;
-                    // Its room goes to the next held task.
-                    self.running -= 1;
-                    self.start_held();
+                    self.running -= 1; // its room goes to a held task
                 }
             }
             if live > 0 {
                 // Then look at the sockets and timers: sleep in epoll_wait
-                // if no task is ready, only look if some still are.
-                let idle = self
+                // if there is nothing to do, only look if there is.
+                let ready = !self
                     .ready
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .is_empty();
-                reactor.turn(idle)?;
+                reactor.turn(!ready && !self.can_start())?;
             }
         }
         Ok(())
