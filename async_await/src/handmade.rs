@@ -31,7 +31,8 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
     let clock = Clock::start();
     let finished = std::cell::RefCell::new(Vec::with_capacity(plan.pages));
     let (reactor, save, finished_ref) = (&reactor, save.as_ref(), &finished);
-    let mut executor = Executor::new();
+    // As in `mini`: at most `plan.in_flight()` pages started at once.
+    let mut executor = Executor::with_limit(plan.in_flight());
     for page in plan.all_pages() {
         executor.spawn(async move {
             let mut trace = Trace::start(&page, clock);

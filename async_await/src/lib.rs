@@ -64,7 +64,9 @@ pub const LESSON: workload::Lesson = workload::Lesson {
             "mini",
             "the tutorial's hand-made Future/Task/event loop: a reactor on epoll and a \
              tiny executor, no tokio",
-            Concurrency::All,
+            Concurrency::Workers {
+                default_max: usize::MAX,
+            },
             mini::fetch_all,
         )
         .tutorial("generator coroutines", 0.43),
@@ -72,7 +74,9 @@ pub const LESSON: workload::Lesson = workload::Lesson {
             "handmade",
             "mini with its fetch written by hand: the future an async fn compiles to, \
              an enum of states with a poll",
-            Concurrency::All,
+            Concurrency::Workers {
+                default_max: usize::MAX,
+            },
             handmade::fetch_all,
         ),
     ],

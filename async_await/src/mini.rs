@@ -16,7 +16,10 @@
 //!    timers), sleeps in `epoll_wait` and wakes whoever an event concerns.
 //! 3. **The executor** ([`Executor`]): the tutorial's `Task` plus `loop()`.
 //!    A task's waker puts its number on a ready queue; the loop polls the
-//!    ready tasks and, when there are none, turns the reactor.
+//!    ready tasks, a few dozen at a time, and turns the reactor in between
+//!    (sleeping in it only when no task is ready). It starts new tasks a
+//!    few at a time too, and never more at once than it was told (the
+//!    pages the open-file limit has room for, or `--workers`).
 //!
 //! Shortcuts, each one flagged where it is taken (search for "SHORTCUT"):
 //! one thread only; no task can spawn another; a timer stays in the heap
@@ -56,9 +59,13 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
     // The tasks borrow these; the executor is done with them before they go.
     let finished = RefCell::new(Vec::with_capacity(plan.pages));
     let (reactor, save, finished_ref) = (&reactor, save.as_ref(), &finished);
-    let mut executor = Executor::new();
+    // At most `plan.in_flight()` pages at once (every page, unless the
+    // open-file limit has room for fewer, or `--workers` says so): the
+    // others wait in the executor, not started, until a page ends.
+    let mut executor = Executor::with_limit(plan.in_flight());
     for page in plan.all_pages() {
         executor.spawn(async move {
+            // The page's clock starts when the executor starts its task.
             let mut trace = Trace::start(&page, clock);
             let deadline = Instant::now() + plan.timeout;
             let fetched = with_deadline(
@@ -503,8 +510,12 @@ impl Reactor {
     /// The thread spends nearly all of its life in here, in the kernel,
     /// using no CPU - lesson 5's loop, now waking tasks instead of calling
     /// callbacks.
-    pub(crate) fn turn(&self) -> io::Result<()> {
+    ///
+    /// With `wait` false (tasks are still ready to run) it only looks:
+    /// `epoll_wait` with a zero timeout.
+    pub(crate) fn turn(&self, wait: bool) -> io::Result<()> {
         let timeout = match self.timers.borrow().peek() {
+            _ if !wait => EpollTimeout::ZERO,
             // Round up: waking a millisecond early would only turn again.
             Some(t) => {
                 let left = t.at.saturating_duration_since(Instant::now());
@@ -610,7 +621,25 @@ pub(crate) struct Task<'a> {
 pub struct Executor<'a> {
     tasks: Vec<Option<Task<'a>>>,
     ready: Arc<Mutex<VecDeque<usize>>>,
+    /// Tasks spawned and not started yet, in spawn order.
+    held: VecDeque<usize>,
+    /// Tasks started and not finished: at most `limit` (tokio's variant
+    /// does this with a Semaphore).
+    running: usize,
+    limit: usize,
 }
+
+/// Tasks polled between two looks at the reactor: tokio's number (its
+/// `event_interval`). Polling every ready task first would let a task
+/// that keeps waking itself starve every socket.
+const EVENT_INTERVAL: usize = 61;
+
+/// New tasks started per turn of the loop, at most, and only while fewer
+/// than EVENT_INTERVAL tasks are ready: the tokio variant's crawl spawns 16
+/// pages, then yields. Starting every task at once would queue a page
+/// whose socket is ready behind every page not started yet: at 30,000
+/// pages, its response read tens of seconds after it came.
+const START_BATCH: usize = 16;
 
 impl Default for Executor<'_> {
     fn default() -> Self {
@@ -619,14 +648,26 @@ impl Default for Executor<'_> {
 }
 
 impl<'a> Executor<'a> {
+    /// An executor that runs every task it is given at once.
     pub fn new() -> Executor<'a> {
+        Executor::with_limit(usize::MAX)
+    }
+
+    /// An executor that runs at most `limit` tasks at once; the others wait,
+    /// not started, in the order they were spawned.
+    pub fn with_limit(limit: usize) -> Executor<'a> {
         Executor {
             tasks: Vec::new(),
             ready: Arc::new(Mutex::new(VecDeque::new())),
+            held: VecDeque::new(),
+            running: 0,
+            limit: limit.max(1),
         }
     }
 
-    /// Add a task, ready to make its first step.
+    /// Add a task. `run` starts it (makes it ready for its first step)
+    /// when its turn and its room come; a future does nothing until
+    /// polled, so a held page has no socket yet.
     pub fn spawn(&mut self, future: impl Future<Output = ()> + 'a) {
         let task = self.tasks.len();
         let waker = Arc::new(TaskWaker {
@@ -638,10 +679,30 @@ impl<'a> Executor<'a> {
             future: Box::pin(future),
             waker,
         }));
-        self.ready
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(task);
+        self.held.push_back(task);
+    }
+
+    /// Whether a held task may start: there is one, and room for it.
+    fn can_start(&self) -> bool {
+        self.running < self.limit && !self.held.is_empty()
+    }
+
+    /// Start up to START_BATCH held tasks, if there is room and the loop
+    /// has caught up with the tasks already ready.
+    fn start_held(&mut self) {
+        let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+        if ready.len() >= EVENT_INTERVAL {
+            return;
+        }
+        for _ in 0..START_BATCH {
+            if !self.can_start() {
+                return;
+            }
+            if let Some(task) = self.held.pop_front() {
+                self.running += 1;
+                ready.push_back(task);
+            }
+        }
     }
 
     // ANCHOR: run
@@ -650,9 +711,12 @@ impl<'a> Executor<'a> {
     pub fn run(&mut self, reactor: &Reactor) -> io::Result<()> {
         let mut live = self.tasks.iter().filter(|t| t.is_some()).count();
         while live > 0 {
-            // Poll every task whose waker was called. The lock is held only
-            // to pop: a task being polled may wake itself or others.
-            loop {
+            // A few new pages, if there is room for them.
+            self.start_held();
+            // Poll the tasks whose waker was called, at most EVENT_INTERVAL
+            // of them. The lock is held only to pop: a task being polled
+            // may wake itself or others.
+            for _ in 0..EVENT_INTERVAL {
                 let next = self
                     .ready
                     .lock()
@@ -671,10 +735,18 @@ impl<'a> Executor<'a> {
                 if task.future.as_mut().poll(&mut cx).is_ready() {
                     self.tasks[id] = None; // frees the task's state machine
                     live -= 1;
+                    self.running -= 1; // its room goes to a held task
                 }
             }
             if live > 0 {
-                reactor.turn()?;
+                // Then look at the sockets and timers: sleep in epoll_wait
+                // if there is nothing to do, only look if there is.
+                let ready = !self
+                    .ready
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_empty();
+                reactor.turn(!ready && !self.can_start())?;
             }
         }
         Ok(())
@@ -721,6 +793,77 @@ mod tests {
         drop(executor);
         assert_eq!(order.into_inner(), ["a", "b", "c"]);
         assert!(start.elapsed() >= Duration::from_millis(30));
+    }
+
+    /// A task that wakes itself on every poll does not keep the loop from
+    /// the reactor: a sleeping task still wakes on time, because the
+    /// executor looks at epoll and the timers every EVENT_INTERVAL polls.
+    #[test]
+    fn a_task_that_never_waits_does_not_starve_the_others() {
+        let reactor = Reactor::new().unwrap();
+        let slept = std::cell::Cell::new(false);
+        let spins = std::cell::Cell::new(0u64);
+        // Far more polls than 5 ms take: reached only if the timer is
+        // never looked at (the spinner then gives up, so no hang).
+        const GIVE_UP: u64 = 5_000_000;
+        let mut executor = Executor::new();
+        let (reactor_ref, slept_ref, spins_ref) = (&reactor, &slept, &spins);
+        executor.spawn(async move {
+            Sleep {
+                reactor: reactor_ref,
+                at: Instant::now() + Duration::from_millis(5),
+                registered: false,
+            }
+            .await;
+            slept_ref.set(true);
+        });
+        executor.spawn(std::future::poll_fn(move |cx| {
+            if slept_ref.get() || spins_ref.get() >= GIVE_UP {
+                return Poll::Ready(());
+            }
+            spins_ref.set(spins_ref.get() + 1);
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }));
+        executor.run(&reactor).unwrap();
+        drop(executor);
+        assert!(slept.get(), "the sleeper never woke");
+        assert!(
+            spins.get() < GIVE_UP,
+            "{} polls of the spinner",
+            spins.get()
+        );
+    }
+
+    /// With a limit, tasks start in spawn order and never more than the
+    /// limit run at once; the held ones start as the running ones end.
+    #[test]
+    fn a_limit_holds_tasks_back_until_others_end() {
+        let reactor = Reactor::new().unwrap();
+        let running = std::cell::Cell::new(0usize);
+        let most = std::cell::Cell::new(0usize);
+        let order = RefCell::new(Vec::new());
+        let start = Instant::now();
+        let mut executor = Executor::with_limit(3);
+        for i in 0..10u64 {
+            let (reactor, running, most, order) = (&reactor, &running, &most, &order);
+            executor.spawn(async move {
+                order.borrow_mut().push(i);
+                running.set(running.get() + 1);
+                most.set(most.get().max(running.get()));
+                Sleep {
+                    reactor,
+                    at: start + Duration::from_millis(1 + i % 4),
+                    registered: false,
+                }
+                .await;
+                running.set(running.get() - 1);
+            });
+        }
+        executor.run(&reactor).unwrap();
+        drop(executor);
+        assert_eq!(most.get(), 3);
+        assert_eq!(order.into_inner(), (0..10).collect::<Vec<_>>());
     }
 
     /// A wake before the task's poll queues it once, not twice.

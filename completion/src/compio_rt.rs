@@ -19,8 +19,9 @@
 use compio::io::{AsyncRead, AsyncWriteExt};
 use compio::net::TcpStream;
 use compio::BufResult;
+use std::cell::Cell;
 use std::rc::Rc;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 use workload::{Body, Clock, Deadline, ErrorKind, FetchError, Page, Plan, ResponseReader, Trace};
 
 /// The buffer each page hands to the kernel for each recv. It is held by
@@ -35,7 +36,17 @@ const READ_BUF: usize = 2048;
 pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
     let clock = Clock::start();
     match compio::runtime::Runtime::new() {
-        Ok(runtime) => runtime.block_on(crawl(plan, clock)),
+        Ok(runtime) => {
+            let plan = Rc::new(plan.clone());
+            // The crawl runs as a task of its own, not as the future
+            // block_on drives: see `crawl` for why.
+            let crawl = crawl(plan.clone(), clock);
+            let outcome = runtime.block_on(async { compio::runtime::spawn(crawl).await });
+            outcome.unwrap_or_else(|_| {
+                let lost = FetchError::new(ErrorKind::Io, "the crawl task panicked");
+                workload::fail_every_page(&plan, &lost)
+            })
+        }
         Err(e) => {
             let error = FetchError::new(
                 ErrorKind::Resource,
@@ -54,20 +65,36 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
 /// One task per page, their traces collected in page order. compio's
 /// runtime is one thread, like tokio's current-thread runtime: tasks need
 /// not be `Send`, so they share the plan through an `Rc`.
-async fn crawl(plan: &Plan, clock: Clock) -> Vec<Trace> {
-    let plan = Rc::new(plan.clone());
+///
+/// The crawl is a spawned task, and that matters past a few thousand
+/// pages. `block_on` polls the future it was given on *every* turn of
+/// its loop, woken or not, and a turn runs at most 61 tasks before it
+/// looks at the ring. A crawl polled there would start 256 pages a turn
+/// while the runtime ran 61: thousands of pages never polled would pile
+/// up ahead of the pages whose connect had completed, whose requests
+/// would go out seconds after the page server accepted them (at 15,000
+/// pages, later than its 5 s header timeout: the server closed them
+/// unanswered). A spawned task waits its turn in the queue like any
+/// other: after its yield it runs again only once the pages ahead of it,
+/// new or woken, have run.
+async fn crawl(plan: Rc<Plan>, clock: Clock) -> Vec<Trace> {
+    // `--workers`, and the open-file limit: at most this many pages hold
+    // a socket at once (tokio's variant uses a Semaphore).
+    let slots = Slots::new(plan.in_flight());
     let mut tasks = Vec::with_capacity(plan.pages);
     for page in plan.all_pages() {
         // As in lesson 7: a spawned task runs only once this one yields.
         // Yielding every START_BATCH pages lets the runtime run the new
         // tasks, submit what they asked for and reap what has completed,
         // so the first pages send their requests while later ones are
-        // still being created (without it, every connect is submitted
-        // before the first request).
+        // still being created.
         if page.index % START_BATCH == START_BATCH - 1 {
             yield_now().await;
         }
-        tasks.push(compio::runtime::spawn(page_task(plan.clone(), page, clock)));
+        // No room: wait here until a page ends and gives its slot back.
+        let slot = slots.take().await;
+        let task = page_task(plan.clone(), page, clock, slot);
+        tasks.push(compio::runtime::spawn(task));
     }
     let mut traces = Vec::with_capacity(tasks.len());
     for (index, task) in tasks.into_iter().enumerate() {
@@ -99,9 +126,53 @@ async fn yield_now() {
     .await
 }
 
+/// Room for pages in flight: tokio's `Semaphore`, cut down to one thread
+/// and one waiter (the crawl).
+struct Slots {
+    free: Cell<usize>,
+    crawl: Cell<Option<Waker>>,
+}
+
+/// A page's room; given back when the page's task drops it.
+struct Slot(Rc<Slots>);
+
+impl Slots {
+    fn new(room: usize) -> Rc<Slots> {
+        Rc::new(Slots {
+            free: Cell::new(room.max(1)),
+            crawl: Cell::new(None),
+        })
+    }
+
+    /// A slot, as soon as one is free.
+    async fn take(self: &Rc<Self>) -> Slot {
+        std::future::poll_fn(|cx| match self.free.get() {
+            0 => {
+                self.crawl.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+            n => {
+                self.free.set(n - 1);
+                Poll::Ready(Slot(self.clone()))
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.free.set(self.0.free.get() + 1);
+        if let Some(crawl) = self.0.crawl.take() {
+            crawl.wake();
+        }
+    }
+}
+
 // ANCHOR: page_task
-/// One page's task: the fetch under the page's deadline.
-async fn page_task(plan: Rc<Plan>, page: Page, clock: Clock) -> Trace {
+/// One page's task: the fetch under the page's deadline, holding its slot
+/// until it returns (its socket is closed by then).
+async fn page_task(plan: Rc<Plan>, page: Page, clock: Clock, _slot: Slot) -> Trace {
     let mut trace = Trace::start(&page, clock);
     let deadline = Deadline::after(plan.timeout);
     let result = match compio::time::timeout(plan.timeout, fetch(&plan, &page, &mut trace)).await {

@@ -50,7 +50,9 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         workload::Variant::new(
             "compio",
             "async/await on compio's io_uring driver: a task per page, buffers passed by value",
-            Concurrency::All,
+            Concurrency::Workers {
+                default_max: usize::MAX,
+            },
             compio_rt::fetch_all,
         )
         .available(probe),

@@ -149,7 +149,10 @@ pub enum Concurrency {
     One,
     /// As many as the machine has cores (a CPU pool such as rayon's).
     Cores,
-    /// `--workers`, by default every page up to `default_max`.
+    /// `--workers`, by default every page up to `default_max`; and never
+    /// more than the open-file limit has room for (see
+    /// [`Concurrency::descriptor_bound`]): the pages beyond wait for a
+    /// page to end instead of failing with EMFILE.
     Workers { default_max: usize },
     /// Every page at once; `--workers` does not apply.
     All,
@@ -167,6 +170,24 @@ impl Concurrency {
             Concurrency::All => plan.pages,
         };
         n.clamp(1, plan.pages.max(1))
+    }
+
+    /// The pages in flight once the open-file limit is counted in: a
+    /// variant with workers holds the pages it has no descriptor for
+    /// until one ends, so `in_flight` never passes the room
+    /// ([`crate::room::fd_room`]). Each page in flight holds a socket, and
+    /// the server's end of it too when the page server runs in this
+    /// process (`server_here`). The other kinds start every page they
+    /// start at once and do not hold pages back: unchanged.
+    pub fn descriptor_bound(self, in_flight: usize, server_here: bool) -> usize {
+        let Concurrency::Workers { .. } = self else {
+            return in_flight;
+        };
+        let fds_each = if server_here { 2 } else { 1 };
+        match crate::room::fd_room(fds_each, crate::room::SPARE_FDS) {
+            Some(room) => in_flight.min(room.max(1)),
+            None => in_flight,
+        }
     }
 }
 
@@ -307,7 +328,12 @@ impl Lesson {
     pub fn run(&self, variant: &Variant, plan: &Plan, server: Option<&Server>) -> Report {
         self.check_entered();
         let mut plan = plan.clone();
-        plan.workers = Some(variant.concurrency.limit(&plan));
+        let limit = variant.concurrency.limit(&plan);
+        plan.workers = Some(
+            variant
+                .concurrency
+                .descriptor_bound(limit, server.is_some()),
+        );
 
         let server_before = server.map(Server::cpu_time);
         if let Some(s) = server {

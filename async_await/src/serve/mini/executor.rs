@@ -140,7 +140,7 @@ impl<'a> Executor<'a> {
                     }
                 }
             }
-            reactor.turn()?;
+            reactor.turn(true)?;
         }
     }
     // ANCHOR_END: block_on
