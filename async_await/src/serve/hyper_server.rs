@@ -22,7 +22,6 @@ use std::convert::Infallible;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, UnixStream};
 use tokio::time::{sleep, timeout};
 use workload::serve::{after_accept_error, AfterAcceptError, Pages, Serving, MAX_REQUEST_HEAD};
 
@@ -51,11 +50,7 @@ async fn accept_loop(serving: Serving) -> io::Result<()> {
         pages,
         shutdown,
     } = serving;
-    listener.set_nonblocking(true)?;
-    let listener = TcpListener::from_std(listener)?;
-    let stopped = shutdown.stream()?;
-    stopped.set_nonblocking(true)?;
-    let stopped = UnixStream::from_std(stopped)?;
+    let (listener, stopped) = super::tokio_tasks::on_tokio(listener, &shutdown)?;
 
     // How hyper serves every connection: HTTP/1.1 with keep-alive, a whole
     // head within the header timeout (from the moment it starts waiting

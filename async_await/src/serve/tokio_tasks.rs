@@ -44,6 +44,23 @@ pub fn serve_mt(serving: Serving) -> io::Result<()> {
     runtime.block_on(accept_loop(serving))
 }
 
+/// The listener handed to tokio (non-blocking, in the runtime's epoll
+/// set), and the shutdown descriptor beside it: Ctrl-C makes it readable,
+/// and tokio can wait for that like for any socket. The hyper server
+/// starts the same way.
+pub(super) fn on_tokio(
+    listener: std::net::TcpListener,
+    shutdown: &workload::serve::Shutdown,
+) -> io::Result<(TcpListener, UnixStream)> {
+    listener.set_nonblocking(true)?;
+    let stopped = shutdown.stream()?;
+    stopped.set_nonblocking(true)?;
+    Ok((
+        TcpListener::from_std(listener)?,
+        UnixStream::from_std(stopped)?,
+    ))
+}
+
 /// What every connection's task reads: a spawned task must own what it
 /// uses (it may outlive any borrow), so they share it through an `Arc`.
 struct Shared {
@@ -62,14 +79,7 @@ async fn accept_loop(serving: Serving) -> io::Result<()> {
         pages,
         shutdown,
     } = serving;
-    // Hand the listener to tokio: non-blocking, in the runtime's epoll set.
-    listener.set_nonblocking(true)?;
-    let listener = TcpListener::from_std(listener)?;
-    // Ctrl-C makes this descriptor readable, and tokio can wait for that
-    // like for any socket.
-    let stopped = shutdown.stream()?;
-    stopped.set_nonblocking(true)?;
-    let stopped = UnixStream::from_std(stopped)?;
+    let (listener, stopped) = on_tokio(listener, &shutdown)?;
 
     let shared = Arc::new(Shared { config, pages });
     // Tells the tasks waiting for a request head to close their connection.
