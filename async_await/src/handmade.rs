@@ -14,41 +14,22 @@ use std::io::{self, Read as _, Write as _};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
-use workload::{Body, Clock, ErrorKind, FetchError, Page, Plan, ResponseReader, Trace};
+use workload::{Body, ErrorKind, FetchError, Page, Plan, ResponseReader, Trace};
 
-use crate::mini::{self, with_deadline, Direction, Executor, Reactor, Socket};
+use crate::mini::{self, Direction, Reactor, Socket};
 
 // ANCHOR: fetch_all
 /// `mini`'s loop, with one hand-written [`Fetch`] per page in place of the
-/// compiler's `fetch(..)` future.
+/// compiler's `fetch(..)` future: the same executor, reactor, deadline and
+/// `--cpu-us` work.
 pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
-    let (reactor, save) = match mini::start(plan) {
-        Ok(started) => started,
-        Err(failed) => return failed,
-    };
-    let clock = Clock::start();
-    let finished = std::cell::RefCell::new(Vec::with_capacity(plan.pages));
-    let (reactor, save, finished_ref) = (&reactor, save.as_ref(), &finished);
-    // As in `mini`: at most `plan.in_flight()` pages started at once.
-    let mut executor = Executor::with_limit(plan.in_flight());
-    for page in plan.all_pages() {
-        executor.spawn(async move {
-            let mut trace = Trace::start(&page, clock);
-            let deadline = Instant::now() + plan.timeout;
-            let fetch = Fetch::new(reactor, plan, &page, &mut trace, save.is_some());
-            let fetched = with_deadline(reactor, deadline, fetch).await;
-            // The body's --cpu-us and --save, as in `mini`, on the one thread.
-            let result = fetched.and_then(|r| mini::after_fetch(plan, save, page.index, r));
-            let result =
-                result.unwrap_or_else(|| Err(FetchError::timeout(plan.timeout.as_millis())));
-            finished_ref.borrow_mut().push(trace.finish(result));
-        });
-    }
-    let outcome = executor.run(reactor);
-    drop(executor);
-    mini::every_page_once(plan, clock, outcome, finished.into_inner())
+    // The closure only awaits the hand-written future: `Fetch::new` itself
+    // cannot be passed, because its one lifetime `'a` is the struct's, not
+    // one per argument as `every_page_through` asks.
+    mini::every_page_through(plan, async |reactor, plan, page, trace, keep_body| {
+        Fetch::new(reactor, plan, page, trace, keep_body).await
+    })
 }
 // ANCHOR_END: fetch_all
 

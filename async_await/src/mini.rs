@@ -51,6 +51,16 @@ use workload::{Body, Clock, ErrorKind, FetchError, Page, Plan, ResponseReader, T
 /// Build the reactor and the executor, spawn one task per page, run the
 /// loop until every task is done: the tutorial's `__main__`.
 pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
+    every_page_through(plan, fetch)
+}
+
+/// The loop of [`fetch_all`], with the future each page runs passed in:
+/// `mini` passes its `async fn fetch`, and the `handmade` variant passes
+/// the same future written out by hand.
+pub fn every_page_through(
+    plan: &Plan,
+    fetch: impl AsyncFn(&Reactor, &Plan, &Page, &mut Trace, bool) -> Result<Body, FetchError>,
+) -> Vec<Trace> {
     let (reactor, save) = match start(plan) {
         Ok(started) => started,
         Err(failed) => return failed,
@@ -58,7 +68,7 @@ pub fn fetch_all(plan: &Plan) -> Vec<Trace> {
     let clock = Clock::start();
     // The tasks borrow these; the executor is done with them before they go.
     let finished = RefCell::new(Vec::with_capacity(plan.pages));
-    let (reactor, save, finished_ref) = (&reactor, save.as_ref(), &finished);
+    let (reactor, save, finished_ref, fetch) = (&reactor, save.as_ref(), &finished, &fetch);
     // At most `plan.in_flight()` pages at once (every page, unless the
     // open-file limit has room for fewer, or `--workers` says so): the
     // others wait in the executor, not started, until a page ends.
