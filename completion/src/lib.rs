@@ -43,7 +43,9 @@ pub const LESSON: workload::Lesson = workload::Lesson {
         workload::Variant::new(
             "uring",
             "one ring by hand: socket, connect, send, recv, close submitted; completions reaped",
-            Concurrency::All,
+            Concurrency::Workers {
+                default_max: usize::MAX,
+            },
             uring::fetch_all,
         )
         .available(probe),

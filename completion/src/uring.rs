@@ -52,6 +52,7 @@ pub(crate) fn fetch_with(plan: &Plan, size: RingSize) -> (Vec<Trace>, Stats) {
         clock,
         backlog: 0..plan.pages,
         start_batch: (size.entries as usize).clamp(1, START_BATCH),
+        holding: 0,
         pages: (0..plan.pages).map(|_| None).collect(),
         done: Vec::with_capacity(plan.pages),
         completions: Vec::new(),
@@ -169,6 +170,11 @@ struct Crawl<'p> {
     backlog: std::ops::Range<usize>,
     /// Pages started per turn: START_BATCH, or fewer for a small ring.
     start_batch: usize,
+    /// Pages the kernel still holds something of (a socket, from its
+    /// creation to the completion of its close): never more than
+    /// `plan.in_flight()`, the pages the open-file limit has room for
+    /// (or `--workers`). A page beyond waits in the backlog for one to end.
+    holding: usize,
     /// Indexed by page: `None` before the start and once the kernel holds
     /// nothing of the page any more.
     pages: Vec<Option<Box<Fetch>>>,
@@ -194,9 +200,10 @@ impl Crawl<'_> {
             // One system call: the kernel takes every entry queued since
             // the last turn (tens or thousands, for any pages), and this
             // thread sleeps until at least one operation has completed.
-            // While pages are still waiting to start it does not sleep:
-            // it collects what is ready and goes on starting pages.
-            let want = if self.backlog.is_empty() { 1 } else { 0 };
+            // While pages are still waiting to start, and there is room
+            // for them, it does not sleep: it collects what is ready and
+            // goes on starting pages.
+            let want = if self.room_to_start() { 0 } else { 1 };
             if let Err(e) = self.ring.submit_and_wait(want) {
                 return self.abandon(e);
             }
@@ -218,6 +225,9 @@ impl Crawl<'_> {
     /// not even create the socket before the next submit.
     fn start_pages(&mut self) {
         for _ in 0..self.start_batch {
+            if !self.room_to_start() {
+                return;
+            }
             let Some(index) = self.backlog.next() else {
                 return;
             };
@@ -245,7 +255,17 @@ impl Crawl<'_> {
             .build();
             fetch.submit(&mut self.ring, index, Step::Socket, socket);
             self.pages[index] = Some(fetch);
+            self.holding += 1;
         }
+    }
+
+    /// A page waits to start, and a descriptor is free for it. Every page
+    /// started holds a socket until its close completes; starting more
+    /// than the open-file limit has room for would fail the extra pages'
+    /// `socket` with EMFILE, and leave the page server (in this process,
+    /// unless `--url` names one) no descriptor to accept them with.
+    fn room_to_start(&self) -> bool {
+        !self.backlog.is_empty() && self.holding < self.plan.in_flight()
     }
     // ANCHOR_END: start
 
@@ -284,8 +304,9 @@ impl Crawl<'_> {
         }
         if fetch.live.is_none() && fetch.in_kernel == 0 {
             // The kernel holds nothing of this page any more: only now
-            // may its memory go.
+            // may its memory go, and its place go to a page waiting.
             self.pages[index] = None;
+            self.holding -= 1;
         }
     }
     // ANCHOR_END: complete
