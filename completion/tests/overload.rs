@@ -4,7 +4,7 @@
 
 use std::process::Command;
 use std::time::Duration;
-use workload::{ErrorKind, Report, Server, ServerConfig};
+use workload::{Report, Server, ServerConfig};
 
 const LIMIT: usize = 200;
 
