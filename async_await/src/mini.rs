@@ -182,7 +182,7 @@ pub async fn fetch(
 /// Write all of `data`, a `Write` at a time.
 pub(crate) async fn write_all(socket: &Socket<'_>, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
-        let n = Write { socket, data }.await?;
+        let n = socket.write(data).await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -245,6 +245,12 @@ impl<'r> Socket<'r> {
     pub fn wake_when_ready(&self, direction: Direction, cx: &Context<'_>) {
         self.reactor
             .wake_when_ready(&self.stream, direction, cx.waker());
+    }
+
+    /// Write some of `data`: ready with the count once the kernel has
+    /// taken any of it.
+    pub fn write<'a>(&'a self, data: &'a [u8]) -> Write<'a, 'r> {
+        Write { socket: self, data }
     }
 
     /// The socket itself, for its non-blocking reads and writes.

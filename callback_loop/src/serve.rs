@@ -105,7 +105,8 @@ pub struct Connection {
     /// already sent behind this one (pipelining).
     buf: Vec<u8>,
     /// When the current wait for the client ends: the header timeout while
-    /// a head is awaited, the end of the goodbye when closing.
+    /// a head is awaited or a response waits for the client to read, the
+    /// end of the goodbye when closing.
     deadline: Instant,
     /// Waiting for a head (none started, or part of one): what a stopping
     /// server closes at once.
@@ -212,6 +213,7 @@ impl Connection {
 
     /// Callback (when the send buffer was full): write what is left.
     pub fn write_response(&mut self, shared: &Shared) -> Next {
+        let before = self.written;
         while self.written < self.response.len() {
             match self.stream.write(&self.response[self.written..]) {
                 Ok(n) => self.written += n,
@@ -220,11 +222,17 @@ impl Connection {
                 // as soon as the response is out; a socket with room is
                 // writable all the time and would wake every wait.
                 Err(e) if retry(&e) => {
+                    // A client that reads nothing keeps the buffer full
+                    // for ever: it gets the header timeout's patience from
+                    // the last time any of the response went out.
+                    if self.written > before || before == 0 {
+                        self.deadline = Instant::now() + shared.config.header_timeout;
+                    }
                     return Next::Wait {
                         interest: Interest::Write,
                         then: Connection::write_response,
-                        deadline: None,
-                    }
+                        deadline: Some(self.deadline),
+                    };
                 }
                 // The client closed mid-response: this connection ends,
                 // the server goes on (Rust ignores SIGPIPE: EPIPE here).

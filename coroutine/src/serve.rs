@@ -102,7 +102,9 @@ fn accept_loop(
         // wakes it, and accept fails with EINVAL: the loop stops.
         match listener.accept() {
             Ok((stream, _peer)) => {
-                let admitted = open.admit(stream);
+                // A client that stops reading gets the header timeout's
+                // patience too: then its write fails.
+                let admitted = open.admit(stream, server.config.header_timeout);
                 let server = server.clone();
                 // The tutorial's `gevent.spawn(handle, conn)`, which may
                 // spells `go!(builder, || ...)`: the same unsafe call.

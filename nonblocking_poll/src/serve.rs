@@ -131,11 +131,14 @@ enum State {
     Head { deadline: Instant },
     /// A request read; its response is due at `until` (the think time).
     Think { request: Request, until: Instant },
-    /// A response going out.
+    /// A response going out. A client that reads nothing keeps the send
+    /// buffer full for ever: some of the response must go out before
+    /// `deadline` (the header timeout, from the last bytes that did).
     Write {
         response: Bytes,
         written: usize,
         close_after: bool,
+        deadline: Instant,
     },
     /// Closing after a response: our FIN is sent, we wait for the client's
     /// (reading what it still sends), until `deadline`. Closing with unread
@@ -197,6 +200,7 @@ impl Connection {
                     response,
                     written: 0,
                     close_after,
+                    deadline: now + config.header_timeout,
                 };
                 Step::Did
             }
@@ -204,15 +208,18 @@ impl Connection {
                 response,
                 written,
                 close_after,
+                deadline,
             } => match self.stream.write(&response[*written..]) {
                 Ok(n) => {
                     *written += n;
+                    *deadline = now + config.header_timeout;
                     if *written == response.len() {
                         let close = *close_after || stopping;
                         self.after_response(close, config);
                     }
                     Step::Did
                 }
+                Err(e) if not_now(&e) && now >= *deadline => Step::Closed,
                 Err(e) if not_now(&e) => Step::NotNow,
                 // The client left mid-response: only this connection ends.
                 Err(_) => Step::Closed,
@@ -249,6 +256,7 @@ impl Connection {
                     response: pages.refusal(&bad),
                     written: 0,
                     close_after: true,
+                    deadline: now + config.header_timeout,
                 };
                 Some(Step::Did)
             }

@@ -127,7 +127,8 @@ pub struct ServeArgs {
     pub workers: Option<u64>,
 
     /// A connection that has not sent a whole request head this long after the
-    /// server began waiting for it is closed.
+    /// server began waiting for it is closed; so is one that takes none of its
+    /// response for this long.
     #[arg(long, value_name = "MS", default_value_t = serve::DEFAULT_HEADER_TIMEOUT.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub header_timeout_ms: u64,

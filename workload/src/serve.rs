@@ -157,6 +157,9 @@ pub struct ServeConfig {
     pub workers: usize,
     /// A connection has this long to send a whole request head, counted
     /// from the moment the server starts waiting for it; then it is closed.
+    /// The same patience goes to a client that stops reading: a response
+    /// none of which goes out for this long is given up on, and the
+    /// connection closed.
     pub header_timeout: Duration,
 }
 

@@ -23,6 +23,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{sleep, timeout};
+use tokio_io_timeout::TimeoutStream;
 use workload::serve::{after_accept_error, AfterAcceptError, Pages, Serving, MAX_REQUEST_HEAD};
 
 /// The runtime (one thread), then the accept loop on it.
@@ -72,9 +73,16 @@ async fn accept_loop(serving: Serving) -> io::Result<()> {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
+                    // hyper times the head but not the response: a client
+                    // that stops reading would hold its task for ever. The
+                    // wrapper fails a write that makes no progress for the
+                    // header timeout.
+                    let mut stream = TimeoutStream::new(stream);
+                    stream.set_write_timeout(Some(config.header_timeout));
+                    let stream = TokioIo::new(Box::pin(stream));
                     let app = app.clone();
                     let service = service_fn(move |request| respond(app.clone(), request));
-                    let connection = http.serve_connection(TokioIo::new(stream), service);
+                    let connection = http.serve_connection(stream, service);
                     // The connection, watched: on shutdown hyper finishes
                     // the request in flight, then closes.
                     let connection = graceful.watch(connection);

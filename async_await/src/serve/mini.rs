@@ -23,7 +23,7 @@ use std::net::{Shutdown as Both, TcpListener, TcpStream};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use crate::mini::{with_deadline, write_all, Direction, Reactor, Sleep, Socket};
+use crate::mini::{with_deadline, Direction, Reactor, Sleep, Socket};
 use closing::{Connections, Ticket};
 use executor::{Executor, Spawner};
 use workload::serve::{
@@ -108,9 +108,7 @@ async fn connection(reactor: &Reactor, serving: &Serving, socket: Socket<'_>, ti
         let head = with_deadline(reactor, deadline, read_head(&socket, &mut buf, &ticket)).await;
         let request = match head {
             Some(Ok(Head::Request(request))) => request,
-            Some(Ok(Head::Bad(bad))) => {
-                return refuse(reactor, &socket, &serving.pages.refusal(&bad)).await
-            }
+            Some(Ok(Head::Bad(bad))) => return refuse(reactor, &socket, serving, &bad).await,
             // Closed, broken, Ctrl-C while idle, or too slow (`None`).
             _ => return,
         };
@@ -121,8 +119,10 @@ async fn connection(reactor: &Reactor, serving: &Serving, socket: Socket<'_>, ti
         //    than the soonest deadline.
         sleep(reactor, read_at + config.latency).await;
 
-        // 3. The page, whole, a non-blocking write at a time.
-        if write_all(&socket, &serving.pages.response(&request))
+        // 3. The page, whole, a non-blocking write at a time; a client
+        //    that reads none of it within the header timeout is given up on.
+        let response = serving.pages.response(&request);
+        if write_all_within(reactor, &socket, &response, config.header_timeout)
             .await
             .is_err()
         {
@@ -136,6 +136,28 @@ async fn connection(reactor: &Reactor, serving: &Serving, socket: Socket<'_>, ti
     // Returning drops `socket` (out of the epoll set, closed) and `ticket`.
 }
 // ANCHOR_END: connection
+
+/// mini's `write_all`, giving up when none of `data` goes out for `stall`:
+/// a client that reads nothing keeps the send buffer full, and the task
+/// would wait on it for ever. Each write races a timer (`with_deadline`),
+/// which goes into the reactor's heap only when the write has to wait.
+async fn write_all_within(
+    reactor: &Reactor,
+    socket: &Socket<'_>,
+    mut data: &[u8],
+    stall: Duration,
+) -> io::Result<()> {
+    while !data.is_empty() {
+        let n = with_deadline(reactor, Instant::now() + stall, socket.write(data))
+            .await
+            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "the client read nothing"))??;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        data = &data[n..];
+    }
+    Ok(())
+}
 
 /// The end of a request head, or why there is none.
 enum Head {
@@ -252,8 +274,13 @@ const LINGER: Duration = Duration::from_secs(1);
 /// 400 or 431, then close; as in the `tokio` server, the client's unread
 /// bytes are drained for a second at most first, so that closing does not
 /// reset the connection under the response.
-async fn refuse(reactor: &Reactor, socket: &Socket<'_>, response: &[u8]) {
-    if write_all(socket, response).await.is_err() {
+async fn refuse(reactor: &Reactor, socket: &Socket<'_>, serving: &Serving, bad: &BadRequest) {
+    let response = serving.pages.refusal(bad);
+    let stall = serving.config.header_timeout;
+    if write_all_within(reactor, socket, &response, stall)
+        .await
+        .is_err()
+    {
         return;
     }
     let _ = socket.stream().shutdown(Both::Write);

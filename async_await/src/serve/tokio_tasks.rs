@@ -144,7 +144,7 @@ async fn connection(
         };
         let request = match head {
             Ok(Ok(Head::Request(request))) => request,
-            Ok(Ok(Head::Bad(bad))) => return refuse(stream, &shared.pages.refusal(&bad)).await,
+            Ok(Ok(Head::Bad(bad))) => return refuse(stream, &shared, &bad).await,
             // The client closed or broke the connection, or was too slow.
             Ok(Ok(Head::Closed) | Err(_)) | Err(_) => return,
         };
@@ -156,9 +156,10 @@ async fn connection(
         sleep_until(read_at + config.latency).await;
 
         // 3. The page, whole. A slow reader parks the task until its send
-        //    buffer drains; one that went away is a write error here.
-        if stream
-            .write_all(&shared.pages.response(&request))
+        //    buffer drains; one that went away is a write error here, and
+        //    one that reads nothing at all is given up on.
+        let response = shared.pages.response(&request);
+        if write_all_within(&mut stream, &response, config.header_timeout)
             .await
             .is_err()
         {
@@ -172,6 +173,27 @@ async fn connection(
     }
 }
 // ANCHOR_END: connection
+
+/// `write_all`, giving up when none of `data` goes out for `stall`: a
+/// client that reads nothing keeps the send buffer full, and the task
+/// would wait on it for ever.
+async fn write_all_within(
+    stream: &mut TcpStream,
+    mut data: &[u8],
+    stall: Duration,
+) -> io::Result<()> {
+    while !data.is_empty() {
+        // One write: ready as soon as the kernel takes any of it.
+        let n = timeout(stall, stream.write(data))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the client read nothing"))??;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        data = &data[n..];
+    }
+    Ok(())
+}
 
 /// The end of a request head, or why there is none.
 enum Head {
@@ -225,8 +247,13 @@ const LINGER: Duration = Duration::from_secs(1);
 /// with unread bytes makes the kernel send a reset, which can destroy the
 /// response before the client has read it; so the server says it is done
 /// (FIN) and reads what the client still sends, for a second at most.
-async fn refuse(mut stream: TcpStream, response: &[u8]) {
-    if stream.write_all(response).await.is_err() {
+async fn refuse(mut stream: TcpStream, shared: &Shared, bad: &BadRequest) {
+    let response = shared.pages.refusal(bad);
+    let stall = shared.config.header_timeout;
+    if write_all_within(&mut stream, &response, stall)
+        .await
+        .is_err()
+    {
         return;
     }
     let _ = stream.shutdown().await;

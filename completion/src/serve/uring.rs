@@ -35,9 +35,6 @@ const RING: RingSize = RingSize {
     buffer_size: 2048,
 };
 
-/// The longest a send may wait for the client to read.
-pub const STALL: Duration = Duration::from_secs(10);
-
 // ANCHOR: serve
 /// Serve until Ctrl-C on one ring and this one thread.
 pub fn serve(serving: Serving) -> io::Result<()> {
@@ -62,7 +59,9 @@ pub fn serve(serving: Serving) -> io::Result<()> {
         shutdown,
         pages,
         think: types::Timespec::from(config.latency),
-        stall: types::Timespec::from(STALL),
+        // The longest a send may wait for the client to read: the same
+        // patience as for a head.
+        stall: types::Timespec::from(config.header_timeout),
         config,
         conns: Vec::new(),
         free: Vec::new(),

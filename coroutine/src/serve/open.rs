@@ -8,8 +8,8 @@
 //!   reading: an idle connection's `read` returns 0 and it closes; one in
 //!   its think time finishes it, writes its response, sees the server
 //!   stopping and closes.
-//! - A client that stops reading: a write that makes no progress for
-//!   [`STALL`] fails, so a coroutine cannot wait on it forever.
+//! - A client that stops reading: a write that makes no progress for the
+//!   header timeout fails, so a coroutine cannot wait on it forever.
 
 use may::net::TcpStream;
 use std::collections::HashSet;
@@ -17,9 +17,6 @@ use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 use workload::serve::{Shutdown, ACCEPT_BACKOFF};
-
-/// The longest a write may wait for the client to read.
-pub const STALL: Duration = Duration::from_secs(10);
 
 /// Every connection with a coroutine, by descriptor.
 pub struct Open {
@@ -77,10 +74,11 @@ impl Open {
         }
     }
 
-    /// Put a new connection in the table. A connection admitted after the
-    /// shutdown is shut down for reading at once.
-    pub fn admit(self: &Arc<Open>, stream: TcpStream) -> Admitted {
-        let _ = stream.set_write_timeout(Some(STALL));
+    /// Put a new connection in the table, its writes limited to `stall`
+    /// without progress. A connection admitted after the shutdown is shut
+    /// down for reading at once.
+    pub fn admit(self: &Arc<Open>, stream: TcpStream, stall: Duration) -> Admitted {
+        let _ = stream.set_write_timeout(Some(stall));
         let mut table = self.table();
         if table.stopping {
             stop_reading(stream.as_raw_fd());
