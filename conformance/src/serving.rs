@@ -4,7 +4,7 @@
 //! `<lesson> serve --variant V --port 0 ...`, reads the address from its
 //! first line of output, and plays one kind of client: a polite one, a slow
 //! one, one that sends garbage or too much, one that leaves in the middle,
-//! a crowd that connects and says nothing, more clients than the server has
+//! one that stops reading, a crowd that connects and says nothing, more clients than the server has
 //! descriptors, and Ctrl-C. Every scenario ends the same way: the server's
 //! open descriptors are back to what they were after its first request (no
 //! leak), and SIGINT stops it with exit status 0. A lesson's
@@ -602,6 +602,50 @@ pub fn client_leaves_mid_response(bin: &str, server: &ServeVariant) {
     s.finish();
 }
 
+/// Clients that ask for a page larger than the kernel's buffers hold and
+/// then read nothing, their connections open: the response stops moving
+/// and the server's writes go nowhere. The server gives such a client the
+/// same patience as one that does not send (the header timeout), then
+/// closes its connection; meanwhile, and after, it answers others. A
+/// blocking write with no timeout waits for ever, and a server with a
+/// fixed capacity is then stopped by as many clients as it has workers.
+pub fn stalled_reader(bin: &str, server: &ServeVariant) {
+    // 16 MiB: a socket that is never read keeps a window of about 64 KiB,
+    // and loopback's send buffer grows to at most 4 MiB.
+    let big = (16 << 20).to_string();
+    let s = Served::start(bin, server, &["--size", &big, "--workers", "2"]);
+    let stalled_count = server.capacity.limit(Some(2)).unwrap_or(2);
+    let mut stalled: Vec<Client> = (0..stalled_count)
+        .map(|_| {
+            let mut c = s.connect();
+            c.send(&request(3, true));
+            c
+        })
+        .collect();
+    // Served while the stalled ones are held, or (a server with a fixed
+    // capacity) once it has given up on them.
+    let mut c = s.connect();
+    let r = c.get(9, false);
+    s.check_page(&r, 9);
+    drop(c);
+    // Well past the header timeout: the server has given up on them by
+    // now. Reading gets what the kernels had buffered, then the end.
+    std::thread::sleep(HEADER_TIMEOUT * 4);
+    for reader in &mut stalled {
+        match reader.response() {
+            Err(e) if e.starts_with("closed") => {}
+            Ok(_) => s.fail(&format!(
+                "a client that read nothing for {:?} still got the whole page: \
+                 the server waited on it",
+                HEADER_TIMEOUT * 4
+            )),
+            Err(e) => s.fail(&format!("a stalled client's connection: {e}")),
+        }
+    }
+    drop(stalled);
+    s.finish();
+}
+
 /// A crowd of connections that never say anything. A server that serves
 /// every connection at once keeps answering others while 1,000 idle ones
 /// are open; one with a fixed capacity answers the next client once the
@@ -748,8 +792,8 @@ macro_rules! __with_serve_scenarios {
     ($macro:ident! ($($args:tt)*)) => {
         $crate::$macro!($($args)*
             keep_alive_pages concurrent_clients slow_head oversized_head garbage
-            pipelined client_leaves_mid_response idle_crowd out_of_descriptors
-            ctrl_c_finishes_in_flight);
+            pipelined client_leaves_mid_response stalled_reader idle_crowd
+            out_of_descriptors ctrl_c_finishes_in_flight);
     };
 }
 
