@@ -4,7 +4,7 @@
 use crate::LESSONS;
 use anyhow::{anyhow, bail, Result};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 use workload::{Lesson, Plan, Variant};
 
@@ -61,24 +61,14 @@ pub struct Setup {
 
 impl Shared {
     pub fn resolve(self) -> Result<Setup> {
-        let bin_dir = match self.bin_dir {
-            Some(d) => d,
-            None => std::env::current_exe()
-                .map_err(|e| anyhow!("finding this executable: {e}"))?
-                .parent()
-                .map(Path::to_path_buf)
-                .ok_or_else(|| anyhow!("this executable has no directory"))?,
-        };
+        let bins = crate::binaries::Binaries::from_flags(self.bin_dir, self.no_build)?;
         Ok(Setup {
             jobs: select(&self.models)?,
             extra: lesson_args(&self.lesson_args)?,
             time_limit: seconds("time-limit-s", self.time_limit_s)?,
             port: self.port.unwrap_or(0),
             out: self.out.unwrap_or_else(crate::paths::report_dir),
-            bins: crate::binaries::Binaries {
-                dir: bin_dir,
-                build: !self.no_build,
-            },
+            bins,
             command: this_command(),
         })
     }

@@ -31,7 +31,7 @@ use crate::{machine, paths, LESSONS};
 use anyhow::{anyhow, bail, Result};
 use decide::Limits;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 use workload::serve::ServeVariant;
@@ -242,14 +242,7 @@ impl Config {
         if duration.is_zero() {
             bail!("--duration must be more than 0");
         }
-        let bin_dir = match a.bin_dir {
-            Some(d) => d,
-            None => std::env::current_exe()
-                .map_err(|e| anyhow!("finding this executable: {e}"))?
-                .parent()
-                .map(Path::to_path_buf)
-                .ok_or_else(|| anyhow!("this executable has no directory"))?,
-        };
+        let bins = Binaries::from_flags(a.bin_dir, a.no_build)?;
         Ok(Config {
             jobs: select(&a.models)?,
             connections,
@@ -261,10 +254,7 @@ impl Config {
             threads: a.threads.map_or(load::DEFAULT_THREADS, |t| t as usize),
             with_wrk: a.with_wrk,
             out: a.out.unwrap_or_else(paths::report_dir),
-            bins: Binaries {
-                dir: bin_dir,
-                build: !a.no_build,
-            },
+            bins,
             command: crate::jobs::this_command(),
         })
     }
