@@ -152,12 +152,7 @@ pub fn select(models: &[String]) -> Result<Vec<Job>> {
     }
     let mut jobs: Vec<Job> = Vec::new();
     for m in models.iter().map(|m| m.trim()).filter(|m| !m.is_empty()) {
-        let (lname, vname) = match m.split_once('/') {
-            Some((l, v)) => (l.trim(), Some(v.trim())),
-            None => (m, None),
-        };
-        let lesson = crate::lesson(lname)
-            .ok_or_else(|| anyhow!("--models: no lesson '{lname}'; the lessons are {}", names()))?;
+        let (lesson, vname) = model(m)?;
         let variants: Vec<&'static Variant> = match vname {
             None => lesson.variants.iter().collect(),
             Some(v) => vec![lesson.variant(v).ok_or_else(|| {
@@ -180,6 +175,23 @@ pub fn select(models: &[String]) -> Result<Vec<Job>> {
         bail!("--models: name at least one lesson ({})", names());
     }
     Ok(jobs)
+}
+
+/// One name of `--models`, `LESSON` or `LESSON/NAME` (a variant or a
+/// server): the lesson and the name after the slash.
+pub fn model(m: &str) -> Result<(&'static Lesson, Option<&str>)> {
+    let (lname, name) = match m.split_once('/') {
+        Some((l, n)) => (l.trim(), Some(n.trim())),
+        None => (m, None),
+    };
+    let lesson = crate::lesson(lname).ok_or_else(|| {
+        let names: Vec<&str> = LESSONS.iter().map(|l| l.name).collect();
+        anyhow!(
+            "--models: no lesson '{lname}'; the lessons are {}",
+            names.join(", ")
+        )
+    })?;
+    Ok((lesson, name))
 }
 
 /// `--lesson-args LESSON=FLAGS`, by lesson.

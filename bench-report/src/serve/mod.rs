@@ -129,17 +129,7 @@ pub fn select(models: &[String]) -> Result<Vec<ServeJob>> {
     }
     let mut jobs: Vec<ServeJob> = Vec::new();
     for m in models {
-        let (lname, sname) = match m.split_once('/') {
-            Some((l, s)) => (l.trim(), Some(s.trim())),
-            None => (m, None),
-        };
-        let lesson = crate::lesson(lname).ok_or_else(|| {
-            let names: Vec<&str> = LESSONS.iter().map(|l| l.name).collect();
-            anyhow!(
-                "--models: no lesson '{lname}'; the lessons are {}",
-                names.join(", ")
-            )
-        })?;
+        let (lesson, sname) = crate::jobs::model(m)?;
         let servers: Vec<&'static ServeVariant> = match sname {
             None => lesson.servers.iter().collect(),
             Some(s) => vec![lesson.servers.iter().find(|v| v.name == s).ok_or_else(|| {
