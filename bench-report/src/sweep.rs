@@ -23,7 +23,7 @@ use crate::page_server::PageServer;
 use crate::runner::{self, Batch, Run};
 use crate::status::Status;
 use crate::sweep_report::SweepReport;
-use crate::{machine, paths};
+use crate::{cli, machine, paths};
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -71,20 +71,11 @@ pub struct Config {
 impl Config {
     pub fn from_args(a: Args) -> Result<Config> {
         let quick = a.quick;
-        let mut pages: Vec<usize> = a
-            .pages
-            .unwrap_or_else(|| {
-                if quick {
-                    vec![10, 40]
-                } else {
-                    vec![10, 100, 1000, 10_000]
-                }
-            })
-            .into_iter()
-            .map(|n| n as usize)
-            .collect();
-        pages.sort_unstable();
-        pages.dedup();
+        let pages: Vec<usize> =
+            cli::sorted_list(a.pages, quick, &[10, 40], &[10, 100, 1000, 10_000])
+                .into_iter()
+                .map(|n| n as usize)
+                .collect();
         let run_up_to = seconds("run-up-to-s", a.run_up_to_s)?
             .unwrap_or(Duration::from_secs_f64(if quick { 0.5 } else { 30.0 }));
         Ok(Config {

@@ -27,7 +27,7 @@ use crate::load::wrk::{WrkResult, WrkRun};
 use crate::load::{self, Percentiles};
 use crate::outdir::OutDir;
 use crate::status::Status;
-use crate::{machine, paths, LESSONS};
+use crate::{cli, machine, paths, LESSONS};
 use anyhow::{anyhow, bail, Result};
 use decide::Limits;
 use serde::Serialize;
@@ -203,25 +203,12 @@ pub struct Config {
 impl Config {
     pub fn from_args(a: Args) -> Result<Config> {
         let quick = a.quick;
-        let mut connections: Vec<usize> = a
-            .connections
-            .unwrap_or_else(|| {
-                if quick {
-                    vec![1, 20]
-                } else {
-                    vec![1, 10, 100, 1000, 10_000]
-                }
-            })
-            .into_iter()
-            .map(|c| c as usize)
-            .collect();
-        connections.sort_unstable();
-        connections.dedup();
-        let mut latencies =
-            a.latency_ms
-                .unwrap_or_else(|| if quick { vec![0, 50] } else { vec![0, 1000] });
-        latencies.sort_unstable();
-        latencies.dedup();
+        let connections: Vec<usize> =
+            cli::sorted_list(a.connections, quick, &[1, 20], &[1, 10, 100, 1000, 10_000])
+                .into_iter()
+                .map(|c| c as usize)
+                .collect();
+        let latencies = cli::sorted_list(a.latency_ms, quick, &[0, 50], &[0, 1000]);
         let new_connection_at = match a.new_connection_at.unwrap_or(if quick { 10 } else { 100 }) {
             0 => None,
             c => Some(c as usize),
