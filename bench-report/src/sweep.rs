@@ -120,29 +120,16 @@ impl Config {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let usage_error = |e: anyhow::Error| {
-        eprintln!("sweep: error: {e:#}");
-        ExitCode::from(2)
+    let prepare = |c: &Config| OutDir::prepare(&c.setup.out, &c.file_names());
+    let (config, out) = match cli::start("sweep", Config::from_args(args), prepare) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-    let config = match Config::from_args(args) {
-        Ok(c) => c,
-        Err(e) => return usage_error(e),
-    };
-    let out = match OutDir::prepare(&config.setup.out, &config.file_names()) {
-        Ok(o) => o,
-        Err(e) => return usage_error(e),
-    };
-    match sweep(&config, &out) {
-        Ok(0) => {
-            eprintln!("sweep: no cell produced a figure; the report says why for each");
-            ExitCode::FAILURE
-        }
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("sweep: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::finish(
+        "sweep",
+        sweep(&config, &out),
+        "no cell produced a figure; the report says why for each",
+    )
 }
 
 /// Measure every cell and write the report; the number of cells measured.

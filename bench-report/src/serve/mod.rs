@@ -348,17 +348,10 @@ impl Cell {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let usage_error = |e: anyhow::Error| {
-        eprintln!("serve: error: {e:#}");
-        ExitCode::from(2)
-    };
-    let config = match Config::from_args(args) {
-        Ok(c) => c,
-        Err(e) => return usage_error(e),
-    };
-    let out = match OutDir::prepare(&config.out, &config.file_names()) {
-        Ok(o) => o,
-        Err(e) => return usage_error(e),
+    let prepare = |c: &Config| OutDir::prepare(&c.out, &c.file_names());
+    let (config, out) = match cli::start("serve", Config::from_args(args), prepare) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     if config.jobs.is_empty() {
         eprintln!(
@@ -366,15 +359,13 @@ pub fn run(args: Args) -> ExitCode {
         );
     }
     match measure_all(&config, &out) {
-        Ok(0) if !config.jobs.is_empty() => {
-            eprintln!("serve: no cell produced a figure; the report says why for each");
-            ExitCode::FAILURE
-        }
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("serve: error: {e:#}");
-            ExitCode::FAILURE
-        }
+        // Nothing to measure is not a failure.
+        Ok(0) if config.jobs.is_empty() => ExitCode::SUCCESS,
+        measured => cli::finish(
+            "serve",
+            measured,
+            "no cell produced a figure; the report says why for each",
+        ),
     }
 }
 
