@@ -15,7 +15,8 @@
 //!   pages), [`bench`] (the table of `cargo bench`), [`load`] (the HTTP
 //!   load generator), [`serve`] (every lesson's servers under load), and
 //!   what they share on the command line, [`cli`];
-//! - reporting: [`sweep_report`], [`table`], [`charts`], [`numbers`]
+//! - reporting: [`reporting`] (the conditions every report states),
+//!   [`sweep_report`], [`table`], [`charts`], [`numbers`]
 //!   (the one median and the number formats), [`status`], [`tutorial`]
 //!   (the tutorial's figures normalised like ours), [`outdir`] (a report
 //!   folder checked before anything is measured), [`paths`], [`machine`].
@@ -38,6 +39,7 @@ pub mod numbers;
 pub mod outdir;
 pub mod page_server;
 pub mod paths;
+pub mod reporting;
 pub mod runner;
 pub mod serve;
 pub mod status;

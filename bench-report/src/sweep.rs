@@ -23,12 +23,12 @@ use crate::page_server::PageServer;
 use crate::runner::{self, Batch, Run};
 use crate::status::Status;
 use crate::sweep_report::SweepReport;
-use crate::{cli, machine, paths};
+use crate::{cli, paths, reporting};
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -134,8 +134,7 @@ pub fn run(args: Args) -> ExitCode {
 
 /// Measure every cell and write the report; the number of cells measured.
 fn sweep(config: &Config, out: &OutDir) -> Result<usize> {
-    let started = Instant::now();
-    let load_before = machine::load_average();
+    let start = reporting::Start::now();
     let ready = config
         .setup
         .bins
@@ -187,10 +186,7 @@ fn sweep(config: &Config, out: &OutDir) -> Result<usize> {
     let report = SweepReport {
         config,
         cells: &cells,
-        machine: machine::describe(),
-        load_before,
-        load_after: machine::load_average(),
-        took: started.elapsed(),
+        conditions: start.end(),
     };
     let files = report.write(out)?;
     println!("{}", report.wall_table().render());

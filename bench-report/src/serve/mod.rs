@@ -27,13 +27,13 @@ use crate::load::wrk::{WrkResult, WrkRun};
 use crate::load::{self, Percentiles};
 use crate::outdir::OutDir;
 use crate::status::Status;
-use crate::{cli, machine, paths, LESSONS};
+use crate::{cli, paths, reporting, LESSONS};
 use anyhow::{anyhow, bail, Result};
 use decide::Limits;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use workload::serve::ServeVariant;
 use workload::Lesson;
 
@@ -371,8 +371,7 @@ pub fn run(args: Args) -> ExitCode {
 
 /// Measure every cell and write the report; the number of cells measured.
 fn measure_all(config: &Config, out: &OutDir) -> Result<usize> {
-    let started = Instant::now();
-    let load_before = machine::load_average();
+    let start = reporting::Start::now();
     let lessons: Vec<&'static str> = {
         let mut l: Vec<&'static str> = config.jobs.iter().map(|j| j.lesson.name).collect();
         l.dedup();
@@ -417,10 +416,7 @@ fn measure_all(config: &Config, out: &OutDir) -> Result<usize> {
     let report = report::ServeReport {
         config,
         cells: &cells,
-        machine: machine::describe(),
-        load_before,
-        load_after: machine::load_average(),
-        took: started.elapsed(),
+        conditions: start.end(),
     };
     let files = report.write(out)?;
     println!("{}", report.summary_tables());
