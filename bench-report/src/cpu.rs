@@ -22,7 +22,7 @@ use crate::page_server::PageServer;
 use crate::runner::{self, Batch, Run};
 use crate::status::Status;
 use crate::table::Table;
-use crate::{cli, machine, paths};
+use crate::{cli, machine, reporting};
 use anyhow::{anyhow, Result};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -371,10 +371,7 @@ fn write(config: &Config, rows: &[Row], out: &OutDir) -> Result<()> {
         out.write("cpu.md", markdown(config, rows))?,
         out.write("cpu.svg", chart(config, rows)?)?,
     ];
-    println!("{}", t.render());
-    for f in files {
-        println!("wrote {}", paths::display(&f));
-    }
+    reporting::announce(&t.render(), &files);
     Ok(())
 }
 

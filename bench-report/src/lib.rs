@@ -15,7 +15,7 @@
 //!   pages), [`bench`] (the table of `cargo bench`), [`load`] (the HTTP
 //!   load generator), [`serve`] (every lesson's servers under load), and
 //!   what they share on the command line, [`cli`];
-//! - reporting: [`reporting`] (the conditions every report states),
+//! - reporting: [`reporting`] (what every report shares),
 //!   [`sweep_report`], [`table`], [`charts`], [`numbers`]
 //!   (the one median and the number formats), [`status`], [`tutorial`]
 //!   (the tutorial's figures normalised like ours), [`outdir`] (a report

@@ -1,8 +1,13 @@
 //! What the commands' reports share: the conditions of the measuring (the
 //! machine, the load average before and after, the time it took), said in
-//! a report's first lines.
+//! a report's first lines; the writing of `<name>.md`, `<name>.json` and
+//! the charts; and what the terminal is told at the end.
 
 use crate::machine;
+use crate::outdir::OutDir;
+use crate::paths;
+use anyhow::Result;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The start of the measuring: when, and the load average then.
@@ -54,5 +59,53 @@ impl Conditions {
             load(self.load_after),
             self.took.as_secs_f64(),
         )
+    }
+}
+
+/// Write `<name>.md`, then `<name>.json` (pretty), then the charts (file
+/// name, SVG) into `out`; the paths written.
+pub fn write(
+    out: &OutDir,
+    name: &str,
+    markdown: String,
+    json: &serde_json::Value,
+    charts: impl FnOnce() -> Result<Vec<(String, String)>>,
+) -> Result<Vec<PathBuf>> {
+    let mut files = vec![
+        out.write(&format!("{name}.md"), markdown)?,
+        out.write(&format!("{name}.json"), serde_json::to_string_pretty(json)?)?,
+    ];
+    for (file, svg) in charts()? {
+        files.push(out.write(&file, svg)?);
+    }
+    Ok(files)
+}
+
+/// Print `table`, then a "wrote PATH" line for every file.
+pub fn announce(table: &str, files: &[PathBuf]) {
+    println!("{table}");
+    for f in files {
+        println!("wrote {}", paths::display(f));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_conditions_make_one_sentence() {
+        let c = Conditions {
+            machine: "a machine".into(),
+            load_before: None,
+            load_after: Some(1.25),
+            took: Duration::from_millis(98_765),
+        };
+        let s = c.sentence();
+        assert!(s.starts_with("Measured on a machine on "), "{s}");
+        assert!(
+            s.ends_with("; load average ? at the start and 1.25 at the end; 99 s in all."),
+            "{s}"
+        );
     }
 }

@@ -23,7 +23,7 @@ use crate::page_server::PageServer;
 use crate::runner::{self, Batch, Run};
 use crate::status::Status;
 use crate::sweep_report::SweepReport;
-use crate::{cli, paths, reporting};
+use crate::{cli, reporting};
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -189,10 +189,7 @@ fn sweep(config: &Config, out: &OutDir) -> Result<usize> {
         conditions: start.end(),
     };
     let files = report.write(out)?;
-    println!("{}", report.wall_table().render());
-    for f in files {
-        println!("wrote {}", paths::display(&f));
-    }
+    reporting::announce(&report.wall_table().render(), &files);
     Ok(cells.iter().filter(|c| c.measured()).count())
 }
 

@@ -7,7 +7,7 @@ use crate::jobs::Job;
 use crate::machine;
 use crate::numbers::{duration, ms, opt, ratio};
 use crate::outdir::OutDir;
-use crate::reporting::Conditions;
+use crate::reporting::{self, Conditions};
 use crate::status::Status;
 use crate::sweep::{Cell, Config};
 use crate::table::Table;
@@ -349,13 +349,8 @@ impl SweepReport<'_> {
 
     /// Write `sweep.md`, `sweep.json` and the charts into `out`.
     pub fn write(&self, out: &OutDir) -> Result<Vec<PathBuf>> {
-        let mut files = vec![
-            out.write("sweep.md", self.markdown())?,
-            out.write("sweep.json", serde_json::to_string_pretty(&self.json())?)?,
-        ];
-        for (name, svg) in self.charts()? {
-            files.push(out.write(&name, svg)?);
-        }
-        Ok(files)
+        reporting::write(out, "sweep", self.markdown(), &self.json(), || {
+            self.charts()
+        })
     }
 }

@@ -419,10 +419,7 @@ fn measure_all(config: &Config, out: &OutDir) -> Result<usize> {
         conditions: start.end(),
     };
     let files = report.write(out)?;
-    println!("{}", report.summary_tables());
-    for f in files {
-        println!("wrote {}", paths::display(&f));
-    }
+    reporting::announce(&report.summary_tables(), &files);
     Ok(cells.iter().filter(|c| c.measured()).count())
 }
 

@@ -9,7 +9,7 @@ use crate::charts::{self, Series};
 use crate::load::ms3;
 use crate::machine;
 use crate::outdir::OutDir;
-use crate::reporting::Conditions;
+use crate::reporting::{self, Conditions};
 use crate::table::Table;
 use crate::LESSONS;
 use anyhow::Result;
@@ -430,14 +430,9 @@ impl ServeReport<'_> {
 
     /// Write `serve.md`, `serve.json` and the charts into `out`.
     pub fn write(&self, out: &OutDir) -> Result<Vec<PathBuf>> {
-        let mut files = vec![
-            out.write("serve.md", self.markdown())?,
-            out.write("serve.json", serde_json::to_string_pretty(&self.json())?)?,
-        ];
-        for (name, svg) in self.charts()? {
-            files.push(out.write(&name, svg)?);
-        }
-        Ok(files)
+        reporting::write(out, "serve", self.markdown(), &self.json(), || {
+            self.charts()
+        })
     }
 }
 
