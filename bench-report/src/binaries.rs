@@ -4,6 +4,7 @@
 
 use crate::jobs::Job;
 use crate::paths;
+use anyhow::anyhow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -45,6 +46,23 @@ fn package(bin: &str) -> &str {
 }
 
 impl Binaries {
+    /// From `--bin-dir` (by default the folder of this executable) and
+    /// `--no-build`.
+    pub fn from_flags(bin_dir: Option<PathBuf>, no_build: bool) -> anyhow::Result<Binaries> {
+        let dir = match bin_dir {
+            Some(d) => d,
+            None => std::env::current_exe()
+                .map_err(|e| anyhow!("finding this executable: {e}"))?
+                .parent()
+                .map(Path::to_path_buf)
+                .ok_or_else(|| anyhow!("this executable has no directory"))?,
+        };
+        Ok(Binaries {
+            dir,
+            build: !no_build,
+        })
+    }
+
     /// Build page-server and the jobs' lesson binaries with cargo when cargo
     /// started us (`cargo run` sets `CARGO`) and `dir` is a cargo profile's
     /// folder. Returns the lessons that failed to build, with why.

@@ -9,7 +9,7 @@
 
 use std::io::{self, Read};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -89,24 +89,42 @@ impl Finished {
 
 /// Run `command` to its end, or kill it and its process group once `limit`
 /// has passed. stdin is closed; stdout and stderr are captured.
-pub fn run(mut command: Command, limit: Duration) -> io::Result<Finished> {
+pub fn run(command: Command, limit: Duration) -> io::Result<Finished> {
+    let (mut child, started) = spawn_in_group(command)?;
+    let pid = child.id() as libc::pid_t;
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let (exit, usage, ended) = wait_or_kill(pid, limit)?;
+    Ok(Finished {
+        exit,
+        wall: ended - started,
+        usage,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+/// Start `command` with stdin closed, stdout and stderr captured, in a
+/// process group of its own (so that a time limit kills the worker
+/// processes it started too, and a terminal's Ctrl-C reaches only us);
+/// the child and when it started. Its std handle is never waited on:
+/// [`wait_or_kill`] reaps it with wait4.
+fn spawn_in_group(mut command: Command) -> io::Result<(Child, Instant)> {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // Its own process group, so that a time limit kills the worker
-        // processes it started too, and a terminal's Ctrl-C reaches only us.
         .process_group(0);
     let started = Instant::now();
-    let mut child = command.spawn()?;
-    let pid = child.id() as libc::pid_t;
-    let stdout = drain(child.stdout.take());
-    let stderr = drain(child.stderr.take());
+    Ok((command.spawn()?, started))
+}
 
+/// Wait for the child `pid` to end, or kill it and its process group once
+/// `limit` has passed; how it ended, its tree's usage, and when it ended.
+fn wait_or_kill(pid: libc::pid_t, limit: Duration) -> io::Result<(Exit, Usage, Instant)> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let result = wait4(pid);
-        let _ = tx.send((result, Instant::now()));
+        let _ = tx.send((wait4(pid), Instant::now()));
     });
     let (result, timed_out) = match rx.recv_timeout(limit) {
         Ok(done) => (done, false),
@@ -129,13 +147,7 @@ pub fn run(mut command: Command, limit: Duration) -> io::Result<Finished> {
     } else {
         Exit::Signal(libc::WTERMSIG(status))
     };
-    Ok(Finished {
-        exit,
-        wall: ended - started,
-        usage,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    })
+    Ok((exit, usage, ended))
 }
 
 fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> JoinHandle<Vec<u8>> {
@@ -201,14 +213,8 @@ pub struct Running {
 
 impl Running {
     /// Start `command` with stdin closed and stdout and stderr captured.
-    pub fn spawn(mut command: Command) -> io::Result<Running> {
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let started = Instant::now();
-        let mut child = command.spawn()?;
+    pub fn spawn(command: Command) -> io::Result<Running> {
+        let (mut child, started) = spawn_in_group(command)?;
         let pid = child.id() as libc::pid_t;
         let stderr = Some(drain(child.stderr.take()));
         let (tx, lines) = mpsc::channel();
@@ -292,29 +298,7 @@ impl Running {
         use nix::sys::signal::kill;
         let pid = self.pid;
         let _ = kill(nix::unistd::Pid::from_raw(pid), signal);
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send((wait4(pid), Instant::now()));
-        });
-        let (result, timed_out) = match rx.recv_timeout(grace) {
-            Ok(done) => (done, false),
-            Err(_) => {
-                kill_group(pid);
-                let done = rx
-                    .recv()
-                    .map_err(|_| io::Error::other("the waiting thread died"))?;
-                (done, true)
-            }
-        };
-        kill_group(pid);
-        let ((status, usage), ended) = (result.0?, result.1);
-        let exit = if timed_out {
-            Exit::TimedOut
-        } else if libc::WIFEXITED(status) {
-            Exit::Code(libc::WEXITSTATUS(status))
-        } else {
-            Exit::Signal(libc::WTERMSIG(status))
-        };
+        let (exit, usage, ended) = wait_or_kill(pid, grace)?;
         let stdout: Vec<u8> = self
             .lines
             .try_iter()

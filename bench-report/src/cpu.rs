@@ -22,7 +22,7 @@ use crate::page_server::PageServer;
 use crate::runner::{self, Batch, Run};
 use crate::status::Status;
 use crate::table::Table;
-use crate::{machine, paths};
+use crate::{cli, machine, reporting};
 use anyhow::{anyhow, Result};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -95,30 +95,21 @@ impl Config {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let usage_error = |e: anyhow::Error| {
-        eprintln!("cpu: error: {e:#}");
-        ExitCode::from(2)
+    let prepare =
+        |c: &Config| OutDir::prepare(&c.setup.out, &["cpu.md", "cpu.svg"].map(String::from));
+    let (config, out) = match cli::start("cpu", Config::from_args(args), prepare) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-    let config = match Config::from_args(args) {
-        Ok(c) => c,
-        Err(e) => return usage_error(e),
-    };
-    let names = ["cpu.md", "cpu.svg"].map(String::from);
-    let out = match OutDir::prepare(&config.setup.out, &names) {
-        Ok(o) => o,
-        Err(e) => return usage_error(e),
-    };
-    match measure(&config).and_then(|rows| write(&config, &rows, &out).map(|()| rows)) {
-        Ok(rows) if rows.iter().any(|r| r.wall_ms.is_some()) => ExitCode::SUCCESS,
-        Ok(_) => {
-            eprintln!("cpu: no variant produced a figure; cpu.md says why for each");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("cpu: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let measured = measure(&config).and_then(|rows| {
+        write(&config, &rows, &out)?;
+        Ok(rows.iter().filter(|r| r.wall_ms.is_some()).count())
+    });
+    cli::finish(
+        "cpu",
+        measured,
+        "no variant produced a figure; cpu.md says why for each",
+    )
 }
 
 /// One variant's runs and what they show.
@@ -380,10 +371,7 @@ fn write(config: &Config, rows: &[Row], out: &OutDir) -> Result<()> {
         out.write("cpu.md", markdown(config, rows))?,
         out.write("cpu.svg", chart(config, rows)?)?,
     ];
-    println!("{}", t.render());
-    for f in files {
-        println!("wrote {}", paths::display(&f));
-    }
+    reporting::announce(&t.render(), &files);
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use crate::LESSONS;
 use anyhow::{anyhow, bail, Result};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 use workload::{Lesson, Plan, Variant};
 
@@ -61,24 +61,14 @@ pub struct Setup {
 
 impl Shared {
     pub fn resolve(self) -> Result<Setup> {
-        let bin_dir = match self.bin_dir {
-            Some(d) => d,
-            None => std::env::current_exe()
-                .map_err(|e| anyhow!("finding this executable: {e}"))?
-                .parent()
-                .map(Path::to_path_buf)
-                .ok_or_else(|| anyhow!("this executable has no directory"))?,
-        };
+        let bins = crate::binaries::Binaries::from_flags(self.bin_dir, self.no_build)?;
         Ok(Setup {
             jobs: select(&self.models)?,
             extra: lesson_args(&self.lesson_args)?,
             time_limit: seconds("time-limit-s", self.time_limit_s)?,
             port: self.port.unwrap_or(0),
             out: self.out.unwrap_or_else(crate::paths::report_dir),
-            bins: crate::binaries::Binaries {
-                dir: bin_dir,
-                build: !self.no_build,
-            },
+            bins,
             command: this_command(),
         })
     }
@@ -162,12 +152,7 @@ pub fn select(models: &[String]) -> Result<Vec<Job>> {
     }
     let mut jobs: Vec<Job> = Vec::new();
     for m in models.iter().map(|m| m.trim()).filter(|m| !m.is_empty()) {
-        let (lname, vname) = match m.split_once('/') {
-            Some((l, v)) => (l.trim(), Some(v.trim())),
-            None => (m, None),
-        };
-        let lesson = crate::lesson(lname)
-            .ok_or_else(|| anyhow!("--models: no lesson '{lname}'; the lessons are {}", names()))?;
+        let (lesson, vname) = model(m)?;
         let variants: Vec<&'static Variant> = match vname {
             None => lesson.variants.iter().collect(),
             Some(v) => vec![lesson.variant(v).ok_or_else(|| {
@@ -190,6 +175,23 @@ pub fn select(models: &[String]) -> Result<Vec<Job>> {
         bail!("--models: name at least one lesson ({})", names());
     }
     Ok(jobs)
+}
+
+/// One name of `--models`, `LESSON` or `LESSON/NAME` (a variant or a
+/// server): the lesson and the name after the slash.
+pub fn model(m: &str) -> Result<(&'static Lesson, Option<&str>)> {
+    let (lname, name) = match m.split_once('/') {
+        Some((l, n)) => (l.trim(), Some(n.trim())),
+        None => (m, None),
+    };
+    let lesson = crate::lesson(lname).ok_or_else(|| {
+        let names: Vec<&str> = LESSONS.iter().map(|l| l.name).collect();
+        anyhow!(
+            "--models: no lesson '{lname}'; the lessons are {}",
+            names.join(", ")
+        )
+    })?;
+    Ok((lesson, name))
 }
 
 /// `--lesson-args LESSON=FLAGS`, by lesson.

@@ -13,8 +13,10 @@
 //!   its `wait4` usage), [`runner`] (one lesson run and what it reported);
 //! - the commands: [`sweep`] (10 to 10,000 pages), [`cpu`] (CPU-bound
 //!   pages), [`bench`] (the table of `cargo bench`), [`load`] (the HTTP
-//!   load generator), [`serve`] (every lesson's servers under load);
-//! - reporting: [`sweep_report`], [`table`], [`charts`], [`numbers`]
+//!   load generator), [`serve`] (every lesson's servers under load), and
+//!   what they share on the command line, [`cli`];
+//! - reporting: [`reporting`] (what every report shares),
+//!   [`sweep_report`], [`table`], [`charts`], [`numbers`]
 //!   (the one median and the number formats), [`status`], [`tutorial`]
 //!   (the tutorial's figures normalised like ours), [`outdir`] (a report
 //!   folder checked before anything is measured), [`paths`], [`machine`].
@@ -27,6 +29,7 @@ pub mod charts;
 // wait4 with its rusage: the child's own usage, which std does not give.
 #[allow(unsafe_code)]
 pub mod child;
+pub mod cli;
 pub mod cpu;
 pub mod decide;
 pub mod jobs;
@@ -36,6 +39,7 @@ pub mod numbers;
 pub mod outdir;
 pub mod page_server;
 pub mod paths;
+pub mod reporting;
 pub mod runner;
 pub mod serve;
 pub mod status;

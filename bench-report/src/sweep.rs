@@ -23,12 +23,12 @@ use crate::page_server::PageServer;
 use crate::runner::{self, Batch, Run};
 use crate::status::Status;
 use crate::sweep_report::SweepReport;
-use crate::{machine, paths};
+use crate::{cli, reporting};
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -71,20 +71,11 @@ pub struct Config {
 impl Config {
     pub fn from_args(a: Args) -> Result<Config> {
         let quick = a.quick;
-        let mut pages: Vec<usize> = a
-            .pages
-            .unwrap_or_else(|| {
-                if quick {
-                    vec![10, 40]
-                } else {
-                    vec![10, 100, 1000, 10_000]
-                }
-            })
-            .into_iter()
-            .map(|n| n as usize)
-            .collect();
-        pages.sort_unstable();
-        pages.dedup();
+        let pages: Vec<usize> =
+            cli::sorted_list(a.pages, quick, &[10, 40], &[10, 100, 1000, 10_000])
+                .into_iter()
+                .map(|n| n as usize)
+                .collect();
         let run_up_to = seconds("run-up-to-s", a.run_up_to_s)?
             .unwrap_or(Duration::from_secs_f64(if quick { 0.5 } else { 30.0 }));
         Ok(Config {
@@ -129,35 +120,21 @@ impl Config {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let usage_error = |e: anyhow::Error| {
-        eprintln!("sweep: error: {e:#}");
-        ExitCode::from(2)
+    let prepare = |c: &Config| OutDir::prepare(&c.setup.out, &c.file_names());
+    let (config, out) = match cli::start("sweep", Config::from_args(args), prepare) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-    let config = match Config::from_args(args) {
-        Ok(c) => c,
-        Err(e) => return usage_error(e),
-    };
-    let out = match OutDir::prepare(&config.setup.out, &config.file_names()) {
-        Ok(o) => o,
-        Err(e) => return usage_error(e),
-    };
-    match sweep(&config, &out) {
-        Ok(0) => {
-            eprintln!("sweep: no cell produced a figure; the report says why for each");
-            ExitCode::FAILURE
-        }
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("sweep: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::finish(
+        "sweep",
+        sweep(&config, &out),
+        "no cell produced a figure; the report says why for each",
+    )
 }
 
 /// Measure every cell and write the report; the number of cells measured.
 fn sweep(config: &Config, out: &OutDir) -> Result<usize> {
-    let started = Instant::now();
-    let load_before = machine::load_average();
+    let start = reporting::Start::now();
     let ready = config
         .setup
         .bins
@@ -209,16 +186,10 @@ fn sweep(config: &Config, out: &OutDir) -> Result<usize> {
     let report = SweepReport {
         config,
         cells: &cells,
-        machine: machine::describe(),
-        load_before,
-        load_after: machine::load_average(),
-        took: started.elapsed(),
+        conditions: start.end(),
     };
     let files = report.write(out)?;
-    println!("{}", report.wall_table().render());
-    for f in files {
-        println!("wrote {}", paths::display(&f));
-    }
+    reporting::announce(&report.wall_table().render(), &files);
     Ok(cells.iter().filter(|c| c.measured()).count())
 }
 

@@ -7,23 +7,20 @@ use crate::jobs::Job;
 use crate::machine;
 use crate::numbers::{duration, ms, opt, ratio};
 use crate::outdir::OutDir;
+use crate::reporting::{self, Conditions};
 use crate::status::Status;
 use crate::sweep::{Cell, Config};
 use crate::table::Table;
 use crate::LESSONS;
 use anyhow::Result;
 use std::path::PathBuf;
-use std::time::Duration;
 use workload::Lesson;
 
 /// A finished sweep.
 pub struct SweepReport<'a> {
     pub config: &'a Config,
     pub cells: &'a [Cell],
-    pub machine: String,
-    pub load_before: Option<f64>,
-    pub load_after: Option<f64>,
-    pub took: Duration,
+    pub conditions: Conditions,
 }
 
 impl SweepReport<'_> {
@@ -140,20 +137,14 @@ impl SweepReport<'_> {
 
     fn markdown(&self) -> String {
         let c = self.config;
-        let load = |l: Option<f64>| l.map_or("?".into(), |l| format!("{l:.2}"));
         let mut out = format!(
             "# The sweep: every lesson from {} to {} pages\n\n\
-             Measured on {} on {}; load average {} at the start and {} at the end; \
-             {:.0} s in all.\n\n\
+             {}\n\n\
              One `page-server` process answering after {} ms; every lesson variant run as a child process with \
              `--json --url`, median of {} run(s) per cell.\n\nReproduce: `{}`\n\n",
             c.pages.first().copied().unwrap_or(0),
             c.pages.last().copied().unwrap_or(0),
-            self.machine,
-            machine::today(),
-            load(self.load_before),
-            load(self.load_after),
-            self.took.as_secs_f64(),
+            self.conditions.sentence(),
             c.latency_ms,
             c.repeat,
             c.setup.command.trim_end(),
@@ -225,11 +216,11 @@ impl SweepReport<'_> {
     fn json(&self) -> serde_json::Value {
         let c = self.config;
         serde_json::json!({
-            "machine": self.machine,
+            "machine": self.conditions.machine,
             "date": machine::today(),
-            "load_average_before": self.load_before,
-            "load_average_after": self.load_after,
-            "seconds": self.took.as_secs_f64(),
+            "load_average_before": self.conditions.load_before,
+            "load_average_after": self.conditions.load_after,
+            "seconds": self.conditions.took.as_secs_f64(),
             "command": c.setup.command,
             "latency_ms": c.latency_ms,
             "repeat": c.repeat,
@@ -358,13 +349,8 @@ impl SweepReport<'_> {
 
     /// Write `sweep.md`, `sweep.json` and the charts into `out`.
     pub fn write(&self, out: &OutDir) -> Result<Vec<PathBuf>> {
-        let mut files = vec![
-            out.write("sweep.md", self.markdown())?,
-            out.write("sweep.json", serde_json::to_string_pretty(&self.json())?)?,
-        ];
-        for (name, svg) in self.charts()? {
-            files.push(out.write(&name, svg)?);
-        }
-        Ok(files)
+        reporting::write(out, "sweep", self.markdown(), &self.json(), || {
+            self.charts()
+        })
     }
 }

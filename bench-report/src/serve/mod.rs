@@ -27,13 +27,13 @@ use crate::load::wrk::{WrkResult, WrkRun};
 use crate::load::{self, Percentiles};
 use crate::outdir::OutDir;
 use crate::status::Status;
-use crate::{machine, paths, LESSONS};
+use crate::{cli, paths, reporting, LESSONS};
 use anyhow::{anyhow, bail, Result};
 use decide::Limits;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use workload::serve::ServeVariant;
 use workload::Lesson;
 
@@ -129,17 +129,7 @@ pub fn select(models: &[String]) -> Result<Vec<ServeJob>> {
     }
     let mut jobs: Vec<ServeJob> = Vec::new();
     for m in models {
-        let (lname, sname) = match m.split_once('/') {
-            Some((l, s)) => (l.trim(), Some(s.trim())),
-            None => (m, None),
-        };
-        let lesson = crate::lesson(lname).ok_or_else(|| {
-            let names: Vec<&str> = LESSONS.iter().map(|l| l.name).collect();
-            anyhow!(
-                "--models: no lesson '{lname}'; the lessons are {}",
-                names.join(", ")
-            )
-        })?;
+        let (lesson, sname) = crate::jobs::model(m)?;
         let servers: Vec<&'static ServeVariant> = match sname {
             None => lesson.servers.iter().collect(),
             Some(s) => vec![lesson.servers.iter().find(|v| v.name == s).ok_or_else(|| {
@@ -213,25 +203,12 @@ pub struct Config {
 impl Config {
     pub fn from_args(a: Args) -> Result<Config> {
         let quick = a.quick;
-        let mut connections: Vec<usize> = a
-            .connections
-            .unwrap_or_else(|| {
-                if quick {
-                    vec![1, 20]
-                } else {
-                    vec![1, 10, 100, 1000, 10_000]
-                }
-            })
-            .into_iter()
-            .map(|c| c as usize)
-            .collect();
-        connections.sort_unstable();
-        connections.dedup();
-        let mut latencies =
-            a.latency_ms
-                .unwrap_or_else(|| if quick { vec![0, 50] } else { vec![0, 1000] });
-        latencies.sort_unstable();
-        latencies.dedup();
+        let connections: Vec<usize> =
+            cli::sorted_list(a.connections, quick, &[1, 20], &[1, 10, 100, 1000, 10_000])
+                .into_iter()
+                .map(|c| c as usize)
+                .collect();
+        let latencies = cli::sorted_list(a.latency_ms, quick, &[0, 50], &[0, 1000]);
         let new_connection_at = match a.new_connection_at.unwrap_or(if quick { 10 } else { 100 }) {
             0 => None,
             c => Some(c as usize),
@@ -242,14 +219,7 @@ impl Config {
         if duration.is_zero() {
             bail!("--duration must be more than 0");
         }
-        let bin_dir = match a.bin_dir {
-            Some(d) => d,
-            None => std::env::current_exe()
-                .map_err(|e| anyhow!("finding this executable: {e}"))?
-                .parent()
-                .map(Path::to_path_buf)
-                .ok_or_else(|| anyhow!("this executable has no directory"))?,
-        };
+        let bins = Binaries::from_flags(a.bin_dir, a.no_build)?;
         Ok(Config {
             jobs: select(&a.models)?,
             connections,
@@ -261,10 +231,7 @@ impl Config {
             threads: a.threads.map_or(load::DEFAULT_THREADS, |t| t as usize),
             with_wrk: a.with_wrk,
             out: a.out.unwrap_or_else(paths::report_dir),
-            bins: Binaries {
-                dir: bin_dir,
-                build: !a.no_build,
-            },
+            bins,
             command: crate::jobs::this_command(),
         })
     }
@@ -381,17 +348,10 @@ impl Cell {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let usage_error = |e: anyhow::Error| {
-        eprintln!("serve: error: {e:#}");
-        ExitCode::from(2)
-    };
-    let config = match Config::from_args(args) {
-        Ok(c) => c,
-        Err(e) => return usage_error(e),
-    };
-    let out = match OutDir::prepare(&config.out, &config.file_names()) {
-        Ok(o) => o,
-        Err(e) => return usage_error(e),
+    let prepare = |c: &Config| OutDir::prepare(&c.out, &c.file_names());
+    let (config, out) = match cli::start("serve", Config::from_args(args), prepare) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     if config.jobs.is_empty() {
         eprintln!(
@@ -399,22 +359,19 @@ pub fn run(args: Args) -> ExitCode {
         );
     }
     match measure_all(&config, &out) {
-        Ok(0) if !config.jobs.is_empty() => {
-            eprintln!("serve: no cell produced a figure; the report says why for each");
-            ExitCode::FAILURE
-        }
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("serve: error: {e:#}");
-            ExitCode::FAILURE
-        }
+        // Nothing to measure is not a failure.
+        Ok(0) if config.jobs.is_empty() => ExitCode::SUCCESS,
+        measured => cli::finish(
+            "serve",
+            measured,
+            "no cell produced a figure; the report says why for each",
+        ),
     }
 }
 
 /// Measure every cell and write the report; the number of cells measured.
 fn measure_all(config: &Config, out: &OutDir) -> Result<usize> {
-    let started = Instant::now();
-    let load_before = machine::load_average();
+    let start = reporting::Start::now();
     let lessons: Vec<&'static str> = {
         let mut l: Vec<&'static str> = config.jobs.iter().map(|j| j.lesson.name).collect();
         l.dedup();
@@ -459,16 +416,10 @@ fn measure_all(config: &Config, out: &OutDir) -> Result<usize> {
     let report = report::ServeReport {
         config,
         cells: &cells,
-        machine: machine::describe(),
-        load_before,
-        load_after: machine::load_average(),
-        took: started.elapsed(),
+        conditions: start.end(),
     };
     let files = report.write(out)?;
-    println!("{}", report.summary_tables());
-    for f in files {
-        println!("wrote {}", paths::display(&f));
-    }
+    reporting::announce(&report.summary_tables(), &files);
     Ok(cells.iter().filter(|c| c.measured()).count())
 }
 

@@ -9,12 +9,12 @@ use crate::charts::{self, Series};
 use crate::load::ms3;
 use crate::machine;
 use crate::outdir::OutDir;
+use crate::reporting::{self, Conditions};
 use crate::table::Table;
 use crate::LESSONS;
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// The header of the "Every cell" table, up to the optional wrk columns.
 pub const EVERY_CELL: [&str; 14] = [
@@ -37,10 +37,7 @@ pub const EVERY_CELL: [&str; 14] = [
 pub struct ServeReport<'a> {
     pub config: &'a Config,
     pub cells: &'a [Cell],
-    pub machine: String,
-    pub load_before: Option<f64>,
-    pub load_after: Option<f64>,
-    pub took: Duration,
+    pub conditions: Conditions,
 }
 
 /// Fill in `marginal_kb_per_connection` from each server's smallest
@@ -247,7 +244,6 @@ impl ServeReport<'_> {
 
     fn markdown(&self) -> String {
         let c = self.config;
-        let load = |l: Option<f64>| l.map_or("?".into(), |l| format!("{l:.2}"));
         let warmups: Vec<String> = c
             .latencies
             .iter()
@@ -266,18 +262,14 @@ impl ServeReport<'_> {
             .collect();
         let mut out = format!(
             "# Serving: every lesson's servers under load\n\n\
-             Measured on {} on {}; load average {} at the start and {} at the end; {:.0} s in all.\n\n\
+             {}\n\n\
              Each cell starts the lesson's binary as a child process \
              (`target/release/<lesson> serve --variant V --port 0 --latency-ms L`) and loads it with \
              `bench-report load`'s generator ({} thread(s)): C connections, `GET /i` over 100 pages, \
              a warm-up ({}) and then {} ms measured. Think time L is how long the server holds every \
              response. The server's CPU comes from `wait4`, its peak RSS from /proc.\n\n\
              Reproduce: `{}`\n\n",
-            self.machine,
-            machine::today(),
-            load(self.load_before),
-            load(self.load_after),
-            self.took.as_secs_f64(),
+            self.conditions.sentence(),
             c.threads,
             warmups.join(", "),
             c.duration.as_millis(),
@@ -424,12 +416,12 @@ impl ServeReport<'_> {
     fn json(&self) -> serde_json::Value {
         let c = self.config;
         serde_json::json!({
-            "machine": self.machine,
+            "machine": self.conditions.machine,
             "date": machine::today(),
             "command": c.command,
-            "load_before": self.load_before,
-            "load_after": self.load_after,
-            "took_s": self.took.as_secs_f64(),
+            "load_before": self.conditions.load_before,
+            "load_after": self.conditions.load_after,
+            "took_s": self.conditions.took.as_secs_f64(),
             "duration_ms": c.duration.as_millis() as u64,
             "threads": c.threads,
             "cells": self.cells,
@@ -438,14 +430,9 @@ impl ServeReport<'_> {
 
     /// Write `serve.md`, `serve.json` and the charts into `out`.
     pub fn write(&self, out: &OutDir) -> Result<Vec<PathBuf>> {
-        let mut files = vec![
-            out.write("serve.md", self.markdown())?,
-            out.write("serve.json", serde_json::to_string_pretty(&self.json())?)?,
-        ];
-        for (name, svg) in self.charts()? {
-            files.push(out.write(&name, svg)?);
-        }
-        Ok(files)
+        reporting::write(out, "serve", self.markdown(), &self.json(), || {
+            self.charts()
+        })
     }
 }
 
