@@ -115,12 +115,15 @@ async fn accept_loop(serving: Serving) -> io::Result<()> {
 
 // ANCHOR: respond
 /// The handler: hyper calls it with a whole request head, and writes what
-/// it returns. The think time is a tokio sleep, counted from now.
+/// it returns. The think time is a tokio sleep, counted from now (none when
+/// it is zero: tokio's timer would still wait for its next millisecond).
 async fn respond(
     app: Arc<App>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    sleep(app.latency).await;
+    if !app.latency.is_zero() {
+        sleep(app.latency).await;
+    }
     if request.method() != Method::GET {
         return Ok(plain(
             StatusCode::METHOD_NOT_ALLOWED,

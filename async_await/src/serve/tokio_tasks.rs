@@ -152,8 +152,12 @@ async fn connection(
 
         // 2. The think time. The task gives its deadline to tokio's timer
         //    wheel and parks; the thread serves the other connections, and
-        //    sleeps in epoll_wait no longer than the next deadline.
-        sleep_until(read_at + config.latency).await;
+        //    sleeps in epoll_wait no longer than the next deadline. None
+        //    at all when it is zero: the wheel counts whole milliseconds,
+        //    and even a deadline already past waits for its next tick.
+        if !config.latency.is_zero() {
+            sleep_until(read_at + config.latency).await;
+        }
 
         // 3. The page, whole. A slow reader parks the task until its send
         //    buffer drains; one that went away is a write error here, and
