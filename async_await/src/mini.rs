@@ -597,11 +597,11 @@ impl Reactor {
 // ANCHOR: waker
 /// A waker that puts its task's number on the ready queue: the tutorial's
 /// `future.add_done_callback(task.step)`, reduced to "step me again".
-pub(crate) struct TaskWaker {
-    pub(crate) task: usize,
+struct TaskWaker {
+    task: usize,
     /// Already on the queue: a second wake before the poll adds nothing.
-    pub(crate) queued: AtomicBool,
-    pub(crate) ready: Arc<Mutex<VecDeque<usize>>>,
+    queued: AtomicBool,
+    ready: Arc<Mutex<VecDeque<usize>>>,
 }
 
 impl Wake for TaskWaker {
@@ -624,8 +624,41 @@ impl Wake for TaskWaker {
 
 /// A task: the tutorial's `Task(crawler.fetch())`, a future driven to the end.
 pub(crate) struct Task<'a> {
-    pub(crate) future: Pin<Box<dyn Future<Output = ()> + 'a>>,
-    pub(crate) waker: Arc<TaskWaker>,
+    future: Pin<Box<dyn Future<Output = ()> + 'a>>,
+    waker: Arc<TaskWaker>,
+}
+
+impl<'a> Task<'a> {
+    /// Task number `id`, its waker counted as called: once the executor
+    /// puts `id` on the `ready` queue, its first step runs.
+    pub(crate) fn new(
+        id: usize,
+        future: Pin<Box<dyn Future<Output = ()> + 'a>>,
+        ready: &Arc<Mutex<VecDeque<usize>>>,
+    ) -> Task<'a> {
+        let waker = Arc::new(TaskWaker {
+            task: id,
+            queued: AtomicBool::new(true),
+            ready: ready.clone(),
+        });
+        Task { future, waker }
+    }
+
+    /// The tutorial's `Task.step()`: run the coroutine to its next `yield
+    /// from` - here, to the next `.await` that is Pending. `true` once the
+    /// future has finished.
+    pub(crate) fn step(&mut self) -> bool {
+        self.waker.queued.store(false, Ordering::Release);
+        let waker = Waker::from(self.waker.clone());
+        let mut cx = Context::from_waker(&waker);
+        self.future.as_mut().poll(&mut cx).is_ready()
+    }
+}
+
+/// The next task on the `ready` queue. The lock is held only to pop: a
+/// task being polled may wake itself or others.
+pub(crate) fn next_ready(ready: &Mutex<VecDeque<usize>>) -> Option<usize> {
+    ready.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
 }
 
 /// The tutorial's `loop()`: run ready tasks; when none is ready, turn the
@@ -685,17 +718,10 @@ impl<'a> Executor<'a> {
     /// when its turn and its room come; a future does nothing until
     /// polled, so a held page has no socket yet.
     pub fn spawn(&mut self, future: impl Future<Output = ()> + 'a) {
-        let task = self.tasks.len();
-        let waker = Arc::new(TaskWaker {
-            task,
-            queued: AtomicBool::new(true),
-            ready: self.ready.clone(),
-        });
-        self.tasks.push(Some(Task {
-            future: Box::pin(future),
-            waker,
-        }));
-        self.held.push_back(task);
+        let id = self.tasks.len();
+        self.tasks
+            .push(Some(Task::new(id, Box::pin(future), &self.ready)));
+        self.held.push_back(id);
     }
 
     /// Whether a held task may start: there is one, and room for it.
@@ -730,25 +756,17 @@ impl<'a> Executor<'a> {
             // A few new pages, if there is room for them.
             self.start_held();
             // Poll the tasks whose waker was called, at most EVENT_INTERVAL
-            // of them. The lock is held only to pop: a task being polled
-            // may wake itself or others.
+            // of them.
             for _ in 0..EVENT_INTERVAL {
-                let next = self
-                    .ready
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .pop_front();
-                let Some(id) = next else { break };
+                let Some(id) = next_ready(&self.ready) else {
+                    break;
+                };
                 // A wake for a task that has finished (a stale timer): skip.
                 let Some(task) = &mut self.tasks[id] else {
                     continue;
                 };
-                task.waker.queued.store(false, Ordering::Release);
-                // The tutorial's Task.step(): run the coroutine to its next
-                // `yield from` - here, to the next `.await` that is Pending.
-                let waker = Waker::from(task.waker.clone());
-                let mut cx = Context::from_waker(&waker);
-                if task.future.as_mut().poll(&mut cx).is_ready() {
+                // The tutorial's Task.step(), to the next Pending `.await`.
+                if task.step() {
                     self.tasks[id] = None; // frees the task's state machine
                     live -= 1;
                     self.running -= 1; // its room goes to a held task

@@ -19,11 +19,9 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Waker};
 
-use crate::mini::{Reactor, Task, TaskWaker};
+use crate::mini::{next_ready, Reactor, Task};
 
 type BoxedTask<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
 
@@ -69,12 +67,7 @@ impl<'a> Executor<'a> {
     /// Put `future` in a free slot (or a new one), ready for its first step.
     fn start(&mut self, future: BoxedTask<'a>) -> usize {
         let id = self.free.pop().unwrap_or(self.tasks.len());
-        let waker = Arc::new(TaskWaker {
-            task: id,
-            queued: AtomicBool::new(true),
-            ready: self.ready.clone(),
-        });
-        let task = Some(Task { future, waker });
+        let task = Some(Task::new(id, future, &self.ready));
         match self.tasks.get_mut(id) {
             Some(slot) => *slot = task,
             None => self.tasks.push(task),
@@ -109,23 +102,14 @@ impl<'a> Executor<'a> {
         };
         loop {
             // mini's loop: poll every task whose waker was called.
-            loop {
-                let next = self
-                    .ready
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .pop_front();
-                let Some(id) = next else { break };
+            while let Some(id) = next_ready(&self.ready) {
                 // A wake for a slot that is empty (a stale timer): skip. A
                 // stale wake for a slot that holds a newer task polls that
                 // task once for nothing, which every future here allows.
                 let Some(task) = &mut self.tasks[id] else {
                     continue;
                 };
-                task.waker.queued.store(false, Ordering::Release);
-                let waker = Waker::from(task.waker.clone());
-                let mut cx = Context::from_waker(&waker);
-                let finished = task.future.as_mut().poll(&mut cx).is_ready();
+                let finished = task.step();
                 // The tasks it spawned join the ready queue, behind it.
                 self.start_spawned();
                 if finished {
