@@ -17,20 +17,18 @@ const PAGES: usize = 600;
 
 /// Run `variant` under the lowered limit; its exit code and its report.
 fn run_limited(variant: &str, url: &str) -> (Option<i32>, Report) {
-    let out = Command::new("prlimit")
-        .arg(format!("--nofile={LIMIT}:{LIMIT}"))
-        .arg(env!("CARGO_BIN_EXE_async_await"))
-        .args(["--variant", variant, "--url", url, "--json"])
-        .args(["--pages", &PAGES.to_string(), "--timeout-ms", "30000"])
-        .output()
-        .expect("prlimit (util-linux) starts the lesson under a lowered open-file limit");
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{variant}: no report ({e}); stderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code(), report)
+    let pages = PAGES.to_string();
+    let args = [
+        "--variant",
+        variant,
+        "--url",
+        url,
+        "--pages",
+        &pages,
+        "--timeout-ms",
+        "30000",
+    ];
+    conformance::run_for_report(env!("CARGO_BIN_EXE_async_await"), &args, Some(LIMIT))
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! outruns finishing them. Each test runs the lesson's binary as a child
 //! against a page server in this process.
 
-use std::process::Command;
 use std::time::Duration;
 use workload::{Report, Server, ServerConfig};
 
@@ -17,28 +16,17 @@ fn run(
     pages: usize,
     nofile: Option<usize>,
 ) -> (Option<i32>, Report) {
-    let bin = env!("CARGO_BIN_EXE_completion");
-    let mut command = match nofile {
-        Some(n) => {
-            let mut c = Command::new("prlimit");
-            c.arg(format!("--nofile={n}:{n}")).arg(bin);
-            c
-        }
-        None => Command::new(bin),
-    };
-    let out = command
-        .args(["--variant", variant, "--json"])
-        .args(url.map(|url| ["--url", url]).into_iter().flatten())
-        .args(["--pages", &pages.to_string(), "--timeout-ms", "10000"])
-        .output()
-        .expect("the lesson (under prlimit, from util-linux) starts");
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{variant}: no report ({e}); stderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code(), report)
+    let pages = pages.to_string();
+    let mut args = vec![
+        "--variant",
+        variant,
+        "--pages",
+        &pages,
+        "--timeout-ms",
+        "10000",
+    ];
+    args.extend(url.map(|url| ["--url", url]).into_iter().flatten());
+    conformance::run_for_report(env!("CARGO_BIN_EXE_completion"), &args, nofile)
 }
 
 fn server(latency_ms: u64) -> Server {

@@ -744,3 +744,34 @@ pub fn run_named(
         std::process::ExitCode::FAILURE
     }
 }
+
+/// Run the lesson binary `bin` with `args` and `--json`, under an
+/// open-file limit of `nofile` descriptors (through `prlimit`, from
+/// util-linux) when given: its exit code and its report. A run that
+/// prints no report fails the test, with its stderr.
+pub fn run_for_report(
+    bin: &str,
+    args: &[&str],
+    nofile: Option<usize>,
+) -> (Option<i32>, workload::Report) {
+    let mut command = match nofile {
+        Some(n) => {
+            let mut c = std::process::Command::new("prlimit");
+            c.arg(format!("--nofile={n}:{n}")).arg(bin);
+            c
+        }
+        None => std::process::Command::new(bin),
+    };
+    let out = command
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("the lesson (under prlimit, from util-linux) starts");
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{bin} {args:?}: no report ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), report)
+}
